@@ -1,0 +1,59 @@
+# Infergo build. `make test` and `make run` work on a fresh clone: both fetch what they need
+# (the ONNX Runtime library from the npm registry) through `make deps` first.
+
+GO            ?= go
+BIN           := bin/infergo
+ORT_VERSION   := 1.30.0
+ORT_LIB       := .deps/onnxruntime/libonnxruntime.so.1
+ORT_SHA256    := ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23
+ORT_SIZE      := 45828512
+# Tests and `run` find the library through this variable, wherever they are started from.
+export INFERGO_ORT_LIB := $(CURDIR)/$(ORT_LIB)
+# Seconds each fuzz target runs during `make test` (0 disables).
+FUZZTIME      ?= 5s
+PKGS          := ./...
+
+.PHONY: all deps build test test-short fuzz run bench lint clean
+
+all: build
+
+## deps: fetch the ONNX Runtime core library (npm onnxruntime-node@$(ORT_VERSION)) into .deps/
+deps: $(ORT_LIB)
+
+$(ORT_LIB):
+	scripts/fetch-npm-lib.sh onnxruntime-node@$(ORT_VERSION) \
+		package/bin/napi-v6/linux/x64/libonnxruntime.so.1 $@ $(ORT_SHA256) $(ORT_SIZE)
+
+## build: compile bin/infergo
+build:
+	CGO_ENABLED=1 $(GO) build -trimpath -o $(BIN) ./cmd/infergo
+
+## test: lint, then every test with the race detector, then each fuzz target briefly
+test: deps lint
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@scripts/fuzz-all.sh $(FUZZTIME)
+
+## test-short: the unit tests without -race and fuzzing (quick local loop)
+test-short: deps
+	$(GO) test -count=1 $(PKGS)
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	scripts/fuzz-all.sh $(FUZZTIME)
+
+## run: serve the embedded default model on :8000 (no network needed)
+run: deps build
+	$(BIN) serve --addr :8000
+
+## bench: run the go test benchmarks (see bench/RESULTS.md for the full protocol)
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.deps/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf bin
