@@ -1,0 +1,161 @@
+// Package pipelines turns requests into model work and model outputs into answers. Each task
+// is a preprocess step (validate, tokenize), a trip through the batching scheduler
+// (runtime/sched), and a postprocess step (pooling, softmax, decoding). Pipelines never call a
+// session directly and know nothing of HTTP or gRPC: transports call the interfaces below.
+package pipelines
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Task names, as Hugging Face pipeline tags.
+const (
+	TaskFeatureExtraction   = "feature-extraction"
+	TaskSentenceSimilarity  = "sentence-similarity"
+	TaskTextClassification  = "text-classification"
+	TaskTokenClassification = "token-classification"
+	TaskTextGeneration      = "text-generation"
+	TaskSpeechRecognition   = "automatic-speech-recognition"
+)
+
+// ValidationError reports input a pipeline cannot accept (empty input, too many inputs, too
+// long, a bad parameter). Transports answer it with HTTP 400/422 and gRPC InvalidArgument.
+type ValidationError struct {
+	// Field names the offending input or parameter, when there is one.
+	Field string
+	Msg   string
+}
+
+func (e *ValidationError) Error() string { return e.Msg }
+
+// Invalidf returns a *ValidationError.
+func Invalidf(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ErrEmpty is wrapped by validation errors about empty inputs (TEI answers these with 400
+// "Empty" rather than 422).
+var ErrEmpty = errors.New("empty input")
+
+// EmptyError returns a *ValidationError that also matches ErrEmpty.
+func EmptyError(field, msg string) error {
+	return &emptyError{ValidationError{Field: field, Msg: msg}}
+}
+
+type emptyError struct{ ValidationError }
+
+func (e *emptyError) Unwrap() []error { return []error{&e.ValidationError, ErrEmpty} }
+
+// Stats reports what one pipeline call cost; transports turn it into x-* headers and metrics.
+type Stats struct {
+	Inputs     int // texts (or audio clips) processed
+	Characters int // Unicode code points across all input strings
+	Tokens     int // tokens sent to the model, special tokens included
+	Tokenize   time.Duration
+	Queue      time.Duration // longest wait of any of the call's sequences
+	Inference  time.Duration // longest batch the call waited for
+}
+
+// Direction is the side truncation cuts from.
+type Direction uint8
+
+// Truncation directions.
+const (
+	TruncateRight Direction = iota
+	TruncateLeft
+)
+
+// EmbedOptions tune one embedding call. The zero value means the model's defaults.
+type EmbedOptions struct {
+	// Normalize overrides the model's Normalize module (nil: the model decides).
+	Normalize *bool
+	// Truncate cuts inputs longer than the model's maximum; when false such inputs are a
+	// ValidationError.
+	Truncate bool
+	// TruncationDirection picks which end Truncate cuts.
+	TruncationDirection Direction
+	// Dimensions keeps only the first n values of each embedding (Matryoshka); 0 keeps all.
+	// Normalisation, if any, happens after the cut.
+	Dimensions int
+}
+
+// Embedder computes sentence embeddings and similarities (feature-extraction and
+// sentence-similarity). Implementations are safe for concurrent use.
+type Embedder interface {
+	// Embed returns one pooled vector per text, in order.
+	Embed(ctx context.Context, texts []string, o EmbedOptions) ([][]float32, Stats, error)
+	// EmbedTokens returns token-level vectors per text ([tokens][hidden]), special tokens
+	// included, as transformers' feature-extraction pipeline does for plain models.
+	EmbedTokens(ctx context.Context, texts []string, o EmbedOptions) ([][][]float32, Stats, error)
+	// Similarity returns the cosine similarity between source and each sentence.
+	Similarity(ctx context.Context, source string, sentences []string, o EmbedOptions) ([]float32, Stats, error)
+}
+
+// Token is one token of a tokenized text, as TEI's /tokenize reports it.
+type Token struct {
+	ID      int32
+	Text    string
+	Special bool
+	// Start and Stop are byte offsets into the input; nil for special tokens.
+	Start, Stop *int
+}
+
+// TextTokenizer exposes the model's tokenizer (TEI /tokenize and /decode).
+type TextTokenizer interface {
+	Tokenize(ctx context.Context, texts []string, addSpecialTokens bool) ([][]Token, error)
+	Decode(ctx context.Context, ids [][]int32, skipSpecialTokens bool) ([]string, error)
+}
+
+// Info describes a loaded model for /info and logs.
+type Info struct {
+	ModelID  string // repo id or local directory
+	Revision string // commit hash when known
+	Task     string
+	// Dimensions is the embedding size (feature-extraction, sentence-similarity).
+	Dimensions int
+	// MaxInputLength is the longest input in tokens, special tokens included.
+	MaxInputLength int
+	// Pooling is "mean", "cls", "max", "lasttoken" for sentence-transformers models, or ""
+	// for token-level feature extraction.
+	Pooling string
+	// Normalize reports whether embeddings are L2-normalised by default.
+	Normalize bool
+	// Labels lists class labels in id order (classification tasks).
+	Labels []string
+	// MaxBatchTokens, MaxBatchSize, MaxConcurrentRequests and MaxClientBatchSize are the
+	// scheduler and request limits in force.
+	MaxBatchTokens        int
+	MaxBatchSize          int
+	MaxConcurrentRequests int
+	MaxClientBatchSize    int
+	// Device is where the model runs ("cpu", "cuda:0").
+	Device string
+}
+
+// Model is one loaded model ready to serve. Interfaces for tasks the model does not serve are
+// nil. Close releases the scheduler and sessions after in-flight work ends.
+type Model struct {
+	Info      Info
+	Embedder  Embedder
+	Tokenizer TextTokenizer
+
+	close func(ctx context.Context) error
+}
+
+// NewModel assembles a Model; close (may be nil) runs once on Close.
+func NewModel(info Info, close func(ctx context.Context) error) *Model {
+	return &Model{Info: info, close: close}
+}
+
+// Close drains in-flight work and releases the model's resources.
+func (m *Model) Close(ctx context.Context) error {
+	if m.close == nil {
+		return nil
+	}
+	c := m.close
+	m.close = nil
+	return c(ctx)
+}

@@ -1,0 +1,32 @@
+package sched
+
+import "time"
+
+// BatchStats describes one finished batch.
+type BatchStats struct {
+	Size         int           // sequences
+	Tokens       int           // real tokens
+	PaddedTokens int           // longest × Size: what the model computed
+	Inference    time.Duration // the session's Run
+	Err          error
+}
+
+// Observer receives scheduler metrics. Methods are called from scheduler goroutines and must
+// not block.
+type Observer interface {
+	// Rejected counts a request refused by admission.
+	Rejected()
+	// Queued reports how long one sequence waited before its batch started.
+	Queued(wait time.Duration)
+	// Dropped counts a sequence removed before batching because its request was cancelled.
+	Dropped()
+	// Batch reports a finished batch.
+	Batch(BatchStats)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Rejected()            {}
+func (nopObserver) Queued(time.Duration) {}
+func (nopObserver) Dropped()             {}
+func (nopObserver) Batch(BatchStats)     {}
