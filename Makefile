@@ -13,7 +13,7 @@ export INFERGO_ORT_LIB := $(CURDIR)/$(ORT_LIB)
 FUZZTIME      ?= 5s
 PKGS          := ./...
 
-.PHONY: all deps build test test-short fuzz run bench lint clean
+.PHONY: all deps build test test-short fuzz run bench bench-model lint clean
 
 all: build
 
@@ -45,8 +45,12 @@ fuzz:
 run: deps build
 	$(BIN) serve --addr :8000
 
+## bench-model: write the MiniLM-shaped benchmark model (90 MB of random weights) to bench/testdata/model
+bench-model:
+	$(GO) run ./bench/cmd/benchmodel
+
 ## bench: run the go test benchmarks (see bench/RESULTS.md for the full protocol)
-bench: deps
+bench: deps bench-model
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 ## lint: gofmt and go vet
