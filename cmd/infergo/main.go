@@ -19,6 +19,7 @@ var version = "dev"
 type CLI struct {
 	Log LogFlags `embed:"" prefix:"log-"`
 
+	Bench   BenchCmd   `cmd:"" help:"Load-test a running server (closed or open loop)."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 
