@@ -388,3 +388,14 @@ func TestBodyTooLarge(t *testing.T) {
 	expectJSON(t, st.Post(t, in.URL+"/embed", `{"inputs":`+big+`}`), 413, `{"error":"Payload too large: the request body exceeds 1000 bytes","error_type":"Validation"}`)
 	expectJSON(t, st.Post(t, in.URL, `"ok"`), 200, pyFloats(st.Normalized(st.Vector("ok", dim))))
 }
+
+// TestAcceptance runs the reusable acceptance suite against the fakes; the end-to-end tests
+// run the same suite against real models.
+func TestAcceptance(t *testing.T) {
+	for _, task := range []string{"feature-extraction", "sentence-similarity"} {
+		t.Run(task, func(t *testing.T) {
+			in := startWith(t, task, st.NewModel("m", task, dim))
+			st.Acceptance(t, in.URL, task, dim)
+		})
+	}
+}

@@ -32,7 +32,6 @@ type holder struct {
 	closed   bool
 	sets     int            // models installed so far
 	retiring sync.WaitGroup // retirements in progress (Add under mu)
-	seq      uint64
 	// live holds models installed and not yet closed: one still retiring must not be
 	// installed again, or its pending Close would hit it while it serves.
 	live map[*pipelines.Model]bool
@@ -40,7 +39,6 @@ type holder struct {
 
 type generation struct {
 	model   *pipelines.Model
-	seq     uint64
 	refs    atomic.Int64 // the holder's own reference plus one per request
 	drained chan struct{}
 }
@@ -141,8 +139,7 @@ func (h *holder) set(m *pipelines.Model, onlyFirst bool) bool {
 		return false
 	}
 	h.live[m] = true
-	h.seq++
-	g := &generation{model: m, seq: h.seq, drained: make(chan struct{})}
+	g := &generation{model: m, drained: make(chan struct{})}
 	g.refs.Store(1)
 	old := h.cur.Swap(g)
 	h.sets++

@@ -30,6 +30,19 @@ func appendPyFloat(dst []byte, x float64, bitSize int) []byte {
 		}
 		return append(dst, "0.0"...)
 	}
+	if ax := math.Abs(x); ax >= 1e-4 && ax < 1e16 {
+		// Python's fixed-notation range: strconv's shortest 'f' digits are the same digits,
+		// laid out the same way, bar the ".0" Python adds to whole numbers. This is the path
+		// nearly every embedding value takes.
+		n := len(dst)
+		dst = strconv.AppendFloat(dst, x, 'f', -1, bitSize)
+		for _, c := range dst[n:] {
+			if c == '.' {
+				return dst
+			}
+		}
+		return append(dst, '.', '0')
+	}
 	var tmp [32]byte
 	e := strconv.AppendFloat(tmp[:0], x, 'e', -1, bitSize) // -d.ddde±XX
 	neg := e[0] == '-'
