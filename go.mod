@@ -4,10 +4,13 @@ go 1.26.0
 
 require (
 	github.com/alecthomas/kong v1.17.0
+	github.com/dlclark/regexp2 v1.12.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/common v0.72.0
+	github.com/rivo/uniseg v0.4.7
 	github.com/valyala/fasthttp v1.77.0
 	github.com/yalue/onnxruntime_go v1.27.0
+	golang.org/x/text v0.43.0
 )
 
 require (

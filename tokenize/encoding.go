@@ -1,0 +1,274 @@
+package tokenize
+
+import "fmt"
+
+// Offset is a half-open range [Start, End).
+type Offset struct{ Start, End int }
+
+// Encoding is the result of encoding one text or one pair of texts.
+type Encoding struct {
+	IDs               []int32
+	TypeIDs           []int32
+	Tokens            []string
+	Offsets           []Offset // character (code point) offsets into the original input; specials: 0,0
+	ByteOffsets       []Offset // the same spans in UTF-8 bytes of the original input
+	SpecialTokensMask []uint8
+	AttentionMask     []uint8
+	WordIDs           []int // -1 where Python has None
+	SequenceIDs       []int // -1 for special and pad tokens, 0 first sequence, 1 pair
+	Overflowing       []*Encoding
+
+	// seqRanges is Rust's sequence_ranges map (sequence id -> token range), in insertion order.
+	seqRanges []seqRange
+}
+
+type seqRange struct{ id, start, end int }
+
+// Len returns the number of tokens.
+func (e *Encoding) Len() int { return len(e.IDs) }
+
+func newEncoding(n int) *Encoding {
+	return &Encoding{
+		IDs:               make([]int32, 0, n),
+		TypeIDs:           make([]int32, 0, n),
+		Tokens:            make([]string, 0, n),
+		Offsets:           make([]Offset, 0, n),
+		ByteOffsets:       make([]Offset, 0, n),
+		SpecialTokensMask: make([]uint8, 0, n),
+		AttentionMask:     make([]uint8, 0, n),
+		WordIDs:           make([]int, 0, n),
+	}
+}
+
+func (e *Encoding) setSeqRange(id, start, end int) {
+	for i := range e.seqRanges {
+		if e.seqRanges[i].id == id {
+			e.seqRanges[i].start, e.seqRanges[i].end = start, end
+			return
+		}
+	}
+	e.seqRanges = append(e.seqRanges, seqRange{id, start, end})
+}
+
+// setSequenceID is Rust's set_sequence_id: the whole encoding belongs to sequence id.
+func (e *Encoding) setSequenceID(id int) { e.setSeqRange(id, 0, e.Len()) }
+
+func (e *Encoding) setTypeIDs(t int32) {
+	for i := range e.TypeIDs {
+		e.TypeIDs[i] = t
+	}
+}
+
+func (e *Encoding) clone() *Encoding {
+	c := &Encoding{
+		IDs:               append([]int32(nil), e.IDs...),
+		TypeIDs:           append([]int32(nil), e.TypeIDs...),
+		Tokens:            append([]string(nil), e.Tokens...),
+		Offsets:           append([]Offset(nil), e.Offsets...),
+		ByteOffsets:       append([]Offset(nil), e.ByteOffsets...),
+		SpecialTokensMask: append([]uint8(nil), e.SpecialTokensMask...),
+		AttentionMask:     append([]uint8(nil), e.AttentionMask...),
+		WordIDs:           append([]int(nil), e.WordIDs...),
+		seqRanges:         append([]seqRange(nil), e.seqRanges...),
+	}
+	for _, o := range e.Overflowing {
+		c.Overflowing = append(c.Overflowing, o.clone())
+	}
+	return c
+}
+
+// sub copies tokens lo..hi into a new encoding without sequence ranges or overflowing.
+func (e *Encoding) sub(lo, hi int) *Encoding {
+	return &Encoding{
+		IDs:               append([]int32(nil), e.IDs[lo:hi]...),
+		TypeIDs:           append([]int32(nil), e.TypeIDs[lo:hi]...),
+		Tokens:            append([]string(nil), e.Tokens[lo:hi]...),
+		Offsets:           append([]Offset(nil), e.Offsets[lo:hi]...),
+		ByteOffsets:       append([]Offset(nil), e.ByteOffsets[lo:hi]...),
+		SpecialTokensMask: append([]uint8(nil), e.SpecialTokensMask[lo:hi]...),
+		AttentionMask:     append([]uint8(nil), e.AttentionMask[lo:hi]...),
+		WordIDs:           append([]int(nil), e.WordIDs[lo:hi]...),
+	}
+}
+
+// truncate is Rust's Encoding::truncate: keep maxLen tokens, the rest going to overflowing
+// windows that overlap by stride tokens.
+func (e *Encoding) truncate(maxLen, stride int, left bool) error {
+	n := e.Len()
+	if maxLen >= n {
+		return nil
+	}
+	if maxLen == 0 {
+		old := *e
+		*e = Encoding{}
+		e.IDs, e.TypeIDs, e.Tokens = []int32{}, []int32{}, []string{}
+		e.Offsets, e.ByteOffsets = []Offset{}, []Offset{}
+		e.SpecialTokensMask, e.AttentionMask, e.WordIDs = []uint8{}, []uint8{}, []int{}
+		e.Overflowing = []*Encoding{&old}
+		return nil
+	}
+	if stride >= maxLen {
+		return fmt.Errorf("tokenize: truncation stride %d must be smaller than the maximum length %d (after removing special tokens)", stride, maxLen)
+	}
+	step := maxLen - stride
+	type part struct{ lo, hi int }
+	var parts []part
+	end := false
+	if !left {
+		for start := 0; start < n && !end; start += step {
+			stop := min(start+maxLen, n)
+			end = stop == n
+			parts = append(parts, part{start, stop})
+		}
+	} else {
+		for s := n - 1; s >= 0 && !end; s -= step {
+			stop := s + 1
+			start := max(stop-maxLen, 0)
+			if start < stop {
+				end = start == 0
+				parts = append(parts, part{start, stop})
+			}
+		}
+	}
+	first := e.sub(parts[0].lo, parts[0].hi)
+	for _, p := range parts[1:] {
+		first.Overflowing = append(first.Overflowing, e.sub(p.lo, p.hi))
+	}
+	*e = *first
+	return nil
+}
+
+// mergeWith is Rust's merge_with (growing_offsets false): pair is appended to e, and the
+// overflowing windows of both are combined.
+func (e *Encoding) mergeWith(pair *Encoding) {
+	var overflowing []*Encoding
+	for _, so := range e.Overflowing {
+		n := so.clone()
+		n.mergeWith(pair.clone())
+		overflowing = append(overflowing, n)
+		for _, po := range pair.Overflowing {
+			n := so.clone()
+			n.mergeWith(po.clone())
+			overflowing = append(overflowing, n)
+		}
+	}
+	for _, po := range pair.Overflowing {
+		n := e.clone()
+		n.mergeWith(po.clone())
+		overflowing = append(overflowing, n)
+	}
+	base := e.Len()
+	for _, r := range pair.seqRanges {
+		e.setSeqRange(r.id, base+r.start, base+r.end)
+	}
+	e.IDs = append(e.IDs, pair.IDs...)
+	e.TypeIDs = append(e.TypeIDs, pair.TypeIDs...)
+	e.Tokens = append(e.Tokens, pair.Tokens...)
+	e.WordIDs = append(e.WordIDs, pair.WordIDs...)
+	e.Offsets = append(e.Offsets, pair.Offsets...)
+	e.ByteOffsets = append(e.ByteOffsets, pair.ByteOffsets...)
+	e.SpecialTokensMask = append(e.SpecialTokensMask, pair.SpecialTokensMask...)
+	e.AttentionMask = append(e.AttentionMask, pair.AttentionMask...)
+	e.Overflowing = overflowing
+}
+
+// mergeEncodings is Encoding::merge of a list.
+func mergeEncodings(list []*Encoding) *Encoding {
+	out := &Encoding{}
+	for _, e := range list {
+		out.mergeWith(e)
+	}
+	return out
+}
+
+// pad is Rust's Encoding::pad.
+func (e *Encoding) pad(target int, p *Padding) {
+	for _, o := range e.Overflowing {
+		o.pad(target, p)
+	}
+	n := e.Len()
+	if n >= target {
+		return
+	}
+	k := target - n
+	if p.Direction == Left {
+		e.IDs = prepend(e.IDs, p.PadID, k)
+		e.TypeIDs = prepend(e.TypeIDs, p.PadTypeID, k)
+		e.Tokens = prepend(e.Tokens, p.PadToken, k)
+		e.WordIDs = prepend(e.WordIDs, -1, k)
+		e.AttentionMask = prepend(e.AttentionMask, 0, k)
+		e.SpecialTokensMask = prepend(e.SpecialTokensMask, 1, k)
+		e.Offsets = prepend(e.Offsets, Offset{}, k)
+		e.ByteOffsets = prepend(e.ByteOffsets, Offset{}, k)
+		for i := range e.seqRanges {
+			e.seqRanges[i].start += k
+			e.seqRanges[i].end += k
+		}
+		return
+	}
+	for range k {
+		e.IDs = append(e.IDs, p.PadID)
+		e.TypeIDs = append(e.TypeIDs, p.PadTypeID)
+		e.Tokens = append(e.Tokens, p.PadToken)
+		e.WordIDs = append(e.WordIDs, -1)
+		e.AttentionMask = append(e.AttentionMask, 0)
+		e.SpecialTokensMask = append(e.SpecialTokensMask, 1)
+		e.Offsets = append(e.Offsets, Offset{})
+		e.ByteOffsets = append(e.ByteOffsets, Offset{})
+	}
+}
+
+func prepend[T any](s []T, v T, k int) []T {
+	out := make([]T, k, k+len(s))
+	for i := range out {
+		out[i] = v
+	}
+	return append(out, s...)
+}
+
+// padEncodings is pad_encodings: to the fixed length or the longest, rounded up to a multiple.
+func padEncodings(list []*Encoding, p *Padding) {
+	if len(list) == 0 {
+		return
+	}
+	target := p.Length
+	if p.Strategy == PadBatchLongest {
+		target = 0
+		for _, e := range list {
+			target = max(target, e.Len())
+		}
+	}
+	if m := p.PadToMultipleOf; m > 0 && target%m > 0 {
+		target += m - target%m
+	}
+	for _, e := range list {
+		e.pad(target, p)
+	}
+}
+
+// finish computes SequenceIDs from the sequence ranges (Rust's get_sequence_ids), recursively.
+func (e *Encoding) finish() {
+	n := e.Len()
+	e.SequenceIDs = make([]int, n)
+	for i := range e.SequenceIDs {
+		e.SequenceIDs[i] = -1
+	}
+	nseq := len(e.seqRanges)
+	if nseq == 0 {
+		nseq = 1
+	}
+	for id := 0; id < nseq; id++ {
+		lo, hi := 0, n
+		for _, r := range e.seqRanges {
+			if r.id == id {
+				lo, hi = r.start, r.end
+			}
+		}
+		for i := max(lo, 0); i < min(hi, n); i++ {
+			e.SequenceIDs[i] = id
+		}
+	}
+	for _, o := range e.Overflowing {
+		o.finish()
+	}
+}
