@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -142,7 +143,9 @@ type Model struct {
 	Embedder  Embedder
 	Tokenizer TextTokenizer
 
-	close func(ctx context.Context) error
+	closeOnce sync.Once
+	close     func(ctx context.Context) error
+	closeErr  error
 }
 
 // NewModel assembles a Model; close (may be nil) runs once on Close.
@@ -150,12 +153,13 @@ func NewModel(info Info, close func(ctx context.Context) error) *Model {
 	return &Model{Info: info, close: close}
 }
 
-// Close drains in-flight work and releases the model's resources.
+// Close drains in-flight work and releases the model's resources. Only the first call does
+// the work; later and concurrent calls return its result.
 func (m *Model) Close(ctx context.Context) error {
-	if m.close == nil {
-		return nil
-	}
-	c := m.close
-	m.close = nil
-	return c(ctx)
+	m.closeOnce.Do(func() {
+		if m.close != nil {
+			m.closeErr = m.close(ctx)
+		}
+	})
+	return m.closeErr
 }

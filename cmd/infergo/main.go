@@ -19,6 +19,7 @@ var version = "dev"
 type CLI struct {
 	Log LogFlags `embed:"" prefix:"log-"`
 
+	Serve   ServeCmd   `cmd:"" help:"Serve a model over HTTP (api-inference-community, TEI and OpenAI routes)."`
 	Bench   BenchCmd   `cmd:"" help:"Load-test a running server (closed or open loop)."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
@@ -58,7 +59,7 @@ func main() {
 	)
 	logger := cli.Log.Logger()
 	slog.SetDefault(logger)
-	ctx.BindTo(logger, (*slog.Logger)(nil))
+	ctx.Bind(logger)
 	if err := ctx.Run(); err != nil {
 		logger.Error("infergo failed", "err", err)
 		os.Exit(1)

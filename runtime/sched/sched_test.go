@@ -416,7 +416,8 @@ func TestBadSequences(t *testing.T) {
 
 // TestCloseDrains: Close lets queued work finish, then refuses new requests.
 func TestCloseDrains(t *testing.T) {
-	enc := &fake.Encoder{Hidden: hidden, Delay: 5 * time.Millisecond}
+	gate := make(chan struct{})
+	enc := &fake.Encoder{Hidden: hidden, Hook: func(int64, int64) { <-gate }}
 	s, err := New([]runtime.Session{enc}, Config{MaxBatchSize: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -433,7 +434,17 @@ func TestCloseDrains(t *testing.T) {
 		}()
 	}
 	waitFor(t, func() bool { return s.InFlight() == 10 })
-	if err := s.Close(context.Background()); err != nil {
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close(context.Background()) }()
+	waitFor(t, func() bool {
+		tk, err := s.Admit()
+		if err == nil {
+			tk.Release()
+		}
+		return errors.Is(err, ErrClosed)
+	})
+	close(gate)
+	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()

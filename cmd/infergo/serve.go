@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/infergo/infergo/cuda"
+	"github.com/infergo/infergo/models"
+	"github.com/infergo/infergo/models/builtin"
+	"github.com/infergo/infergo/pipelines"
+	rt "github.com/infergo/infergo/runtime"
+	"github.com/infergo/infergo/runtime/ort"
+	"github.com/infergo/infergo/runtime/sched"
+	"github.com/infergo/infergo/server"
+)
+
+// ModelFlags choose the model and how it runs; serve and the commands that load a model
+// locally share them.
+type ModelFlags struct {
+	Model    string `env:"MODEL_ID" help:"Model to serve: a local directory laid out like a Hub repo. Empty: the built-in tiny embedding model."`
+	Task     string `env:"TASK" help:"Pipeline tag to serve (feature-extraction, sentence-similarity, …). Empty: inferred from the repo."`
+	ONNXFile string `name:"onnx-file" env:"INFERGO_ONNX_FILE" help:"ONNX graph in the repo (path, or a variant such as 'quantized')."`
+	ORTLib   string `name:"ort-lib" env:"INFERGO_ORT_LIB" help:"Path of libonnxruntime.so (default: .deps/ from 'make deps', else the system library)."`
+	Device   string `default:"cpu" env:"INFERGO_DEVICE" help:"Where to run: cpu, cuda, cuda:N or auto."`
+
+	Workers           int    `env:"INFERGO_WORKERS" help:"Batches run at once (default: the number of CPUs)."`
+	Threads           int    `default:"1" env:"INFERGO_THREADS" help:"Intra-op threads per batch. On CPU, more workers with one thread each beat fewer with several."`
+	GraphOptimization string `default:"all" enum:"disabled,basic,extended,all" env:"INFERGO_GRAPH_OPTIMIZATION" help:"ONNX Runtime graph optimisation level (${enum})."`
+
+	MaxBatchTokens        int           `default:"8192" env:"MAX_BATCH_TOKENS" help:"Padded tokens (longest × count) per batch."`
+	MaxBatchSize          int           `default:"128" env:"MAX_BATCH_REQUESTS" help:"Sequences per batch."`
+	MaxQueueDelay         time.Duration `default:"1ms" env:"MAX_QUEUE_DELAY" help:"Longest a batch waits for requests that are still being tokenized."`
+	MaxConcurrentRequests int           `default:"512" env:"MAX_CONCURRENT_REQUESTS" help:"Requests admitted at once; beyond it the answer is 429 at once."`
+	MaxClientBatchSize    int           `default:"32" env:"MAX_CLIENT_BATCH_SIZE" help:"Inputs one request may carry."`
+}
+
+// ServeCmd runs the HTTP server.
+type ServeCmd struct {
+	ModelFlags `embed:""`
+
+	Addr            string        `env:"INFERGO_ADDR" help:"Listen address host:port (default :$PORT, else :8000)."`
+	Port            int           `env:"PORT" hidden:"" help:"Port to listen on when --addr is not set."`
+	ComputeType     string        `default:"cpu" env:"COMPUTE_TYPE" help:"Value of the x-compute-type header."`
+	PayloadLimit    int           `default:"2000000" env:"PAYLOAD_LIMIT" help:"Largest request body in bytes (413 beyond)."`
+	RequestTimeout  time.Duration `default:"60s" env:"REQUEST_TIMEOUT" help:"Longest a request may take, model loading included."`
+	ShutdownTimeout time.Duration `default:"30s" help:"On SIGTERM, how long in-flight requests may take to finish."`
+}
+
+// Run implements the command.
+func (c *ServeCmd) Run(log *slog.Logger) error {
+	addr := c.Addr
+	if addr == "" {
+		port := 8000
+		if c.Port > 0 {
+			port = c.Port
+		}
+		addr = ":" + strconv.Itoa(port)
+	}
+	if err := c.checkDevice(); err != nil {
+		return err
+	}
+	env, err := ort.NewEnvironment(c.ORTLib)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	repo, err := c.resolveRepo(log)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	obs, err := server.NewSchedObserver(reg)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{
+		Task:               os.Getenv("TASK"),
+		ComputeType:        c.ComputeType,
+		MaxBodyBytes:       c.PayloadLimit,
+		RequestTimeout:     c.RequestTimeout,
+		MaxClientBatchSize: c.MaxClientBatchSize,
+		Registry:           reg,
+		Logger:             log,
+		Version:            version,
+		Load: func(ctx context.Context) (*pipelines.Model, error) {
+			return pipelines.Load(ctx, repo, c.loadOptions(env, obs, log))
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	printBanner(ln.Addr(), repo.ID)
+	log.Info("serving", "addr", ln.Addr().String(), "model", repo.ID, "ort", env.Library(), "ort_version", env.Version())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	select {
+	case err := <-errc:
+		return err
+	case sig := <-sigs:
+		log.Info("shutting down", "signal", sig.String(), "timeout", c.ShutdownTimeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// checkDevice validates --device. Only the CPU runs models so far.
+func (c *ModelFlags) checkDevice() error {
+	d, err := cuda.ParseDevice(c.Device)
+	if err != nil {
+		return err
+	}
+	if d.Kind != cuda.CPU {
+		return fmt.Errorf("--device %s: the CUDA execution provider is not built into this version; use --device cpu", d)
+	}
+	return nil
+}
+
+// resolveRepo finds the model: the built-in one when none is named, else a local directory.
+func (c *ModelFlags) resolveRepo(log *slog.Logger) (*models.Repo, error) {
+	if c.Model == "" {
+		dir, err := builtin.Extract(builtin.DefaultBase())
+		if err != nil {
+			return nil, err
+		}
+		repo, err := models.OpenDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		repo.ID = builtin.ID
+		log.Info("no --model or MODEL_ID given: serving the built-in tiny embedding model (random weights)", "dir", dir)
+		return repo, nil
+	}
+	repo, err := models.OpenDir(c.Model)
+	if errors.Is(err, models.ErrNotLocal) {
+		return nil, fmt.Errorf("model %q is not a local directory (downloading from the Hub is not supported yet)", c.Model)
+	}
+	return repo, err
+}
+
+// loadOptions turns the flags into pipelines.LoadOptions. With one thread per batch, every
+// worker shares one session (ONNX Runtime runs concurrent calls on the callers' threads);
+// with more, each worker gets its own session and thread pool.
+func (c *ModelFlags) loadOptions(opener rt.Opener, obs sched.Observer, log *slog.Logger) pipelines.LoadOptions {
+	workers := c.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	threads := max(c.Threads, 1)
+	sessions := 1
+	if threads > 1 {
+		sessions = workers
+	}
+	return pipelines.LoadOptions{
+		Task:     c.Task,
+		ONNXFile: c.ONNXFile,
+		Opener:   opener,
+		Runtime: rt.Options{
+			IntraOpThreads: threads,
+			InterOpThreads: 1,
+			Optimization:   rt.GraphOptimization(c.GraphOptimization),
+		},
+		Sessions: sessions,
+		Sched: sched.Config{
+			MaxBatchTokens:        c.MaxBatchTokens,
+			MaxBatchSize:          c.MaxBatchSize,
+			MaxQueueDelay:         c.MaxQueueDelay,
+			MaxConcurrentRequests: c.MaxConcurrentRequests,
+			Workers:               workers,
+			Observer:              obs,
+		},
+		MaxClientBatchSize: c.MaxClientBatchSize,
+		Logger:             log,
+	}
+}
+
+func printBanner(addr net.Addr, model string) {
+	port := 8000
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		port = tcp.Port
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	fmt.Fprintf(os.Stderr, "\nInfergo is serving %s at %s\n", model, url)
+	fmt.Fprintf(os.Stderr, "Try:\n  curl -s %s/embed -H 'Content-Type: application/json' -d '{\"inputs\": \"Hello world\"}'\n", url)
+	fmt.Fprintf(os.Stderr, "  curl -s %s/health; curl -s %s/info\n\n", url, url)
+}

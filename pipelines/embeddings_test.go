@@ -1,0 +1,319 @@
+package pipelines
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/infergo/infergo/internal/testutil"
+	"github.com/infergo/infergo/models"
+	"github.com/infergo/infergo/runtime"
+	"github.com/infergo/infergo/runtime/ort"
+	"github.com/infergo/infergo/runtime/sched"
+)
+
+func loadFixture(t *testing.T, fixture string, o LoadOptions) *Model {
+	t.Helper()
+	env, err := ort.NewEnvironment("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Close() })
+	repo, err := models.OpenDir(testutil.Fixture(fixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Opener = env
+	if o.Runtime.IntraOpThreads == 0 {
+		o.Runtime.IntraOpThreads = 1
+	}
+	m, err := Load(context.Background(), repo, o)
+	if err != nil {
+		t.Fatalf("Load %s: %v", fixture, err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	return m
+}
+
+func TestLoadEmbeddingsInfo(t *testing.T) {
+	m := loadFixture(t, "tiny-bert-embeddings", LoadOptions{MaxClientBatchSize: 16})
+	i := m.Info
+	if i.Task != TaskFeatureExtraction || i.Dimensions != 32 || i.MaxInputLength != 128 || i.Pooling != "mean" || !i.Normalize {
+		t.Errorf("info %+v", i)
+	}
+	if i.MaxClientBatchSize != 16 || i.MaxBatchTokens == 0 || i.Device != "cpu" {
+		t.Errorf("limits %+v", i)
+	}
+	if m.Embedder == nil || m.Tokenizer == nil {
+		t.Fatal("embedding model lacks its pipelines")
+	}
+}
+
+// TestEmbedMatchesSentenceTransformers is the parity test: tokenization (truncated to
+// max_seq_length 128), mean pooling and normalisation against sentence-transformers.
+func TestEmbedMatchesSentenceTransformers(t *testing.T) {
+	g := loadEmbeddingsGolden(t)
+	m := loadFixture(t, "tiny-bert-embeddings", LoadOptions{})
+	ctx := context.Background()
+	got, stats, err := m.Embedder.Embed(ctx, g.Sentences, EmbedOptions{Truncate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range g.Sentences {
+		testutil.AssertClose(t, "normalized "+g.Sentences[i][:min(len(g.Sentences[i]), 20)], got[i], g.MeanNormalized[i], 1e-4)
+	}
+	wantTokens := 0
+	for _, row := range g.AttentionMask {
+		for _, v := range row {
+			wantTokens += int(v)
+		}
+	}
+	if stats.Tokens != wantTokens || stats.Inputs != len(g.Sentences) {
+		t.Errorf("stats %+v, want %d tokens", stats, wantTokens)
+	}
+	off := false
+	raw, _, err := m.Embedder.Embed(ctx, g.Sentences, EmbedOptions{Truncate: true, Normalize: &off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range g.Sentences {
+		testutil.AssertClose(t, "mean pooled", raw[i], g.MeanPooled[i], 1e-4)
+	}
+}
+
+func TestSimilarityMatchesSentenceTransformers(t *testing.T) {
+	g := loadEmbeddingsGolden(t)
+	m := loadFixture(t, "tiny-bert-embeddings", LoadOptions{})
+	got, _, err := m.Embedder.Similarity(context.Background(), g.Similarity.Source, g.Similarity.Sentences, EmbedOptions{Truncate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.AssertClose(t, "similarity", got, g.Similarity.Scores, 1e-4)
+	if _, _, err := m.Embedder.Similarity(context.Background(), "a", nil, EmbedOptions{}); !errors.Is(err, ErrEmpty) {
+		t.Errorf("empty sentences: %v", err)
+	}
+}
+
+func TestEmbedTokensMatchesHiddenStates(t *testing.T) {
+	var g struct {
+		Sentences     []string    `json:"sentences"`
+		AttentionMask [][]int     `json:"attention_mask"`
+		FirstToken    [][]float64 `json:"last_hidden_state_first_token"`
+	}
+	testutil.LoadJSON(t, testutil.Fixture("tiny-bert-embeddings", "golden.json"), &g)
+	m := loadFixture(t, "tiny-bert-embeddings", LoadOptions{})
+	got, _, err := m.Embedder.EmbedTokens(context.Background(), g.Sentences, EmbedOptions{Truncate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range g.Sentences {
+		n := 0
+		for _, v := range g.AttentionMask[i] {
+			n += v
+		}
+		if len(got[i]) != n {
+			t.Errorf("sentence %d: %d token vectors, want %d", i, len(got[i]), n)
+			continue
+		}
+		testutil.AssertClose(t, "first token", got[i][0], g.FirstToken[i], 1e-4)
+	}
+}
+
+// TestBatchedEqualsSingle: texts embedded together (padded into shared batches) equal the
+// same texts embedded one at a time.
+func TestBatchedEqualsSingle(t *testing.T) {
+	g := loadEmbeddingsGolden(t)
+	m := loadFixture(t, "tiny-bert-embeddings", LoadOptions{})
+	ctx := context.Background()
+	all, _, err := m.Embedder.Embed(ctx, g.Sentences, EmbedOptions{Truncate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i, s := range g.Sentences {
+		wg.Add(1)
+		go func(i int, s string) {
+			defer wg.Done()
+			one, _, err := m.Embedder.Embed(ctx, []string{s}, EmbedOptions{Truncate: true})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			testutil.AssertClose(t, "single vs batched", one[0], all[i], 1e-5)
+		}(i, s)
+	}
+	wg.Wait()
+}
+
+func TestEmbedOptionsAndValidation(t *testing.T) {
+	m := loadFixture(t, "tiny-bert-embeddings", LoadOptions{MaxClientBatchSize: 3})
+	ctx := context.Background()
+	var verr *ValidationError
+	if _, _, err := m.Embedder.Embed(ctx, nil, EmbedOptions{}); !errors.Is(err, ErrEmpty) || !errors.As(err, &verr) {
+		t.Errorf("no inputs: %v", err)
+	}
+	if _, _, err := m.Embedder.Embed(ctx, []string{"a", "b", "c", "d"}, EmbedOptions{}); !errors.As(err, &verr) {
+		t.Errorf("too many inputs: %v", err)
+	}
+	long := strings.Repeat("word ", 300)
+	if _, _, err := m.Embedder.Embed(ctx, []string{long}, EmbedOptions{}); !errors.As(err, &verr) || !strings.Contains(err.Error(), "128") {
+		t.Errorf("too long without truncation: %v", err)
+	}
+	if _, _, err := m.Embedder.Embed(ctx, []string{"ok", "bad \xff"}, EmbedOptions{}); !errors.As(err, &verr) {
+		t.Errorf("invalid UTF-8: %v", err)
+	}
+	right, _, err := m.Embedder.Embed(ctx, []string{long}, EmbedOptions{Truncate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, _, err := m.Embedder.Embed(ctx, []string{long + "tail end"}, EmbedOptions{Truncate: true, TruncationDirection: TruncateLeft})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if testutil.MaxAbsDiff(right[0], left[0]) == 0 {
+		t.Error("left truncation kept the same tokens as right truncation")
+	}
+	dims, _, err := m.Embedder.Embed(ctx, []string{"hello"}, EmbedOptions{Dimensions: 8})
+	if err != nil || len(dims[0]) != 8 {
+		t.Fatalf("dimensions 8: %v, %d", err, len(dims[0]))
+	}
+	var norm float64
+	for _, v := range dims[0] {
+		norm += float64(v) * float64(v)
+	}
+	if norm < 0.9999 || norm > 1.0001 {
+		t.Errorf("cut embedding not renormalised: |v|² = %v", norm)
+	}
+	if _, _, err := m.Embedder.Embed(ctx, []string{"hello"}, EmbedOptions{Dimensions: 33}); !errors.As(err, &verr) {
+		t.Errorf("dimensions 33: %v", err)
+	}
+}
+
+func TestEmbedCancelled(t *testing.T) {
+	m := loadFixture(t, "tiny-bert-embeddings", LoadOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := m.Embedder.Embed(ctx, []string{"x"}, EmbedOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
+
+func TestEmbedOverloaded(t *testing.T) {
+	m := loadFixture(t, "tiny-bert-embeddings", LoadOptions{Sched: sched.Config{MaxConcurrentRequests: 1}})
+	emb := m.Embedder.(*Embeddings)
+	tk, err := emb.sched.Admit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tk.Release()
+	if _, _, err := m.Embedder.Embed(context.Background(), []string{"x"}, EmbedOptions{}); !errors.Is(err, sched.ErrOverloaded) {
+		t.Errorf("overloaded: %v", err)
+	}
+}
+
+func TestTokenize(t *testing.T) {
+	m := loadFixture(t, "tiny-bert-embeddings", LoadOptions{})
+	ctx := context.Background()
+	text := "Café déjà vu"
+	got, err := m.Tokenizer.Tokenize(ctx, []string{text}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks := got[0]
+	if !toks[0].Special || toks[0].Text != "[CLS]" || toks[0].Start != nil || !toks[len(toks)-1].Special {
+		t.Errorf("special tokens: %+v %+v", toks[0], toks[len(toks)-1])
+	}
+	for _, tk := range toks[1 : len(toks)-1] {
+		if tk.Special || tk.Start == nil || text[*tk.Start:*tk.Stop] != tk.Text {
+			t.Errorf("token %+v does not carry its byte span", tk)
+		}
+	}
+	plain, err := m.Tokenizer.Tokenize(ctx, []string{text}, false)
+	if err != nil || len(plain[0]) != len(toks)-2 {
+		t.Errorf("without specials: %d tokens, %v", len(plain[0]), err)
+	}
+	ids := make([]int32, len(toks))
+	for i, tk := range toks {
+		ids[i] = tk.ID
+	}
+	dec, err := m.Tokenizer.Decode(ctx, [][]int32{ids}, true)
+	if err != nil || dec[0] != "cafe deja vu" {
+		t.Errorf("decode = %q, %v", dec, err)
+	}
+	if _, err := m.Tokenizer.Decode(ctx, [][]int32{{99999}}, true); err == nil {
+		t.Error("out-of-range id decoded")
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	env, err := ort.NewEnvironment("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	ctx := context.Background()
+	repo, _ := models.OpenDir(testutil.Fixture("tiny-bert-embeddings"))
+	if _, err := Load(ctx, repo, LoadOptions{}); err == nil {
+		t.Error("load without an opener")
+	}
+	if _, err := Load(ctx, repo, LoadOptions{Opener: env, Task: "image-classification"}); err == nil {
+		t.Error("unsupported task accepted")
+	}
+	if _, err := Load(ctx, repo, LoadOptions{Opener: env, ONNXFile: "fp16"}); err == nil {
+		t.Error("missing ONNX variant accepted")
+	}
+	var _ runtime.Opener = env
+}
+
+// plainRepo copies the embeddings fixture without its sentence-transformers files: a plain
+// transformers encoder.
+func plainRepo(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := testutil.Fixture("tiny-bert-embeddings")
+	for _, f := range []string{"config.json", "tokenizer.json", "tokenizer_config.json", "onnx/model.onnx", "onnx/model.onnx_data"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestPlainTransformersRepo: without modules.json the model serves token-level states
+// (Info.Pooling is empty) and pooled calls fall back to the first token, unnormalised.
+func TestPlainTransformersRepo(t *testing.T) {
+	g := loadEmbeddingsGolden(t)
+	env, err := ort.NewEnvironment("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	repo, err := models.OpenDir(plainRepo(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(context.Background(), repo, LoadOptions{Opener: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	if m.Info.Task != TaskFeatureExtraction || m.Info.Pooling != "" || m.Info.Normalize || m.Info.MaxInputLength != 512 {
+		t.Errorf("info %+v", m.Info)
+	}
+	cls, _, err := m.Embedder.Embed(context.Background(), g.Sentences[:9], EmbedOptions{Truncate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range cls {
+		testutil.AssertClose(t, "first-token fallback", cls[i], g.CLSPooled[i], 1e-4)
+	}
+}
