@@ -19,6 +19,8 @@ var version = "dev"
 type CLI struct {
 	Log LogFlags `embed:"" prefix:"log-"`
 
+	Pull    PullCmd    `cmd:"" help:"Download a model from the Hugging Face Hub (HF_ENDPOINT) into the cache."`
+	Cache   CacheCmd   `cmd:"" help:"List or clean the Hugging Face model cache."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 
