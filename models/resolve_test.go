@@ -60,6 +60,9 @@ func TestOfflineNotCached(t *testing.T) {
 	if _, err := h.DownloadFile(t.Context(), "org/emb", "main", "config.json"); !errors.Is(err, ErrNotCached) {
 		t.Errorf("DownloadFile: %v", err)
 	}
+	if _, err := h.Check(t.Context(), "org/emb", "main"); !errors.Is(err, ErrOffline) {
+		t.Errorf("Check: %v", err)
+	}
 	if n := fh.RequestCount(); n != 0 {
 		t.Errorf("%d requests while offline", n)
 	}
@@ -252,5 +255,28 @@ func TestResolveLocalAndHub(t *testing.T) {
 	}
 	if _, err := Resolve(t.Context(), "org/emb", PullOptions{Revision: "../../x"}, cfg); err == nil {
 		t.Error("escaping revision accepted")
+	}
+}
+
+// TestDisableSymlinks: HF_HUB_DISABLE_SYMLINKS puts copies in the snapshot (as
+// huggingface_hub does where symlinks are unavailable); they resolve offline too.
+func TestDisableSymlinks(t *testing.T) {
+	fh, commit := embRepo(t)
+	h := testHub(t, fh, func(c *HubConfig) { c.DisableSymlinks = true })
+	r := pull(t, h, "org/emb", PullOptions{})
+	for _, f := range r.Files {
+		st, err := os.Lstat(r.Path(f))
+		if err != nil || !st.Mode().IsRegular() {
+			t.Errorf("%s: %v %v", f, st.Mode(), err)
+		}
+	}
+	info, _ := fh.File("org/emb", commit, dataFile)
+	b, _ := os.ReadFile(r.Path(dataFile))
+	if len(b) != info.Size {
+		t.Errorf("copy has %d bytes", len(b))
+	}
+	off := testHub(t, fh, withCache(h.Cache().Root()), func(c *HubConfig) { c.Offline = true })
+	if r2 := pull(t, off, "org/emb", PullOptions{}); r2.Commit != commit {
+		t.Errorf("offline: %s", r2.Commit)
 	}
 }
