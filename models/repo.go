@@ -1,6 +1,13 @@
 // Package models finds and reads model repositories: a directory laid out like a Hugging Face
 // Hub repo (config.json, tokenizer.json, onnx/*.onnx, sentence-transformers files) and, for
 // Hub ids, the local Hugging Face cache that the Hub client fills.
+//
+// The Hub client (Hub, Resolve) downloads from any Hub-compatible endpoint (HF_ENDPOINT)
+// only the files a task needs, into the cache layout huggingface_hub uses (Cache), so the
+// cache is shared with Python tools, TEI and transformers.js. The cache root follows
+// huggingface_hub: HF_HUB_CACHE > HUGGINGFACE_HUB_CACHE > $HF_HOME/hub >
+// ~/.cache/huggingface/hub (DefaultCacheDir); the container image sets HF_HUB_CACHE=/data and
+// the CLI's --cache-dir overrides all of them. models/hubtest is a fake Hub for tests.
 package models
 
 import (
@@ -22,6 +29,12 @@ type Repo struct {
 	ID string
 	// Commit is the resolved commit hash, when known.
 	Commit string
+	// Graphs are the ONNX graphs chosen for the task when the repo came from the Hub (Pull),
+	// primary first: the encoder for seq2seq models, the no-past decoder before the
+	// with-past one. Empty for local directories.
+	Graphs []string
+	// Files are the repo files that Pull made available (nil for local directories).
+	Files []string
 }
 
 // ErrNotLocal reports a model reference that is not a local directory.
@@ -81,14 +94,22 @@ var onnxCandidates = []string{"onnx/model.onnx", "model.onnx", "onnx/encoder_mod
 // ONNXFile returns the repo-relative name of the graph to load. name, if set, picks it
 // explicitly ("onnx/model_quantized.onnx"), or by variant suffix ("quantized" →
 // onnx/model_quantized.onnx or model_quantized.onnx).
+//
+// A repo pulled from the Hub answers with its primary chosen graph (Graphs[0]) when name
+// is empty; variant names also accept transformers.js dtypes ("q8" → _quantized).
 func (r *Repo) ONNXFile(name string) (string, error) {
+	if name == "" && len(r.Graphs) > 0 && r.Has(r.Graphs[0]) {
+		return r.Graphs[0], nil
+	}
 	if name != "" {
 		if r.Has(name) {
 			return name, nil
 		}
-		for _, base := range []string{"onnx/model_%s.onnx", "model_%s.onnx"} {
-			if p := fmt.Sprintf(base, strings.TrimPrefix(name, "_")); r.Has(p) {
-				return p, nil
+		for _, suffix := range variantSuffixes(name) {
+			for _, base := range []string{"onnx/model%s.onnx", "model%s.onnx"} {
+				if p := fmt.Sprintf(base, suffix); r.Has(p) {
+					return p, nil
+				}
 			}
 		}
 		return "", fmt.Errorf("models: %s has no ONNX file %q (available: %s)", r.ID, name, strings.Join(r.onnxFiles(), ", "))

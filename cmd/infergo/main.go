@@ -21,6 +21,8 @@ type CLI struct {
 
 	Serve   ServeCmd   `cmd:"" help:"Serve a model over HTTP (api-inference-community, TEI and OpenAI routes)."`
 	Bench   BenchCmd   `cmd:"" help:"Load-test a running server (closed or open loop)."`
+	Pull    PullCmd    `cmd:"" help:"Download a model from the Hugging Face Hub (HF_ENDPOINT) into the cache."`
+	Cache   CacheCmd   `cmd:"" help:"List or clean the Hugging Face model cache."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 
