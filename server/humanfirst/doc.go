@@ -1,0 +1,2 @@
+// Package humanfirst serves HumanFirst's custom-integration gRPC services.
+package humanfirst
