@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -85,6 +86,14 @@ func EmbedTexts(ctx context.Context, emb pipelines.Embedder, texts []string, cfg
 			go func(lo, hi int) {
 				defer wg.Done()
 				defer func() { <-sem }()
+				// A panicking embedder must not take the process down from this goroutine,
+				// where no RPC interceptor can recover it: it becomes this call's error.
+				defer func() {
+					if r := recover(); r != nil {
+						err := &PanicError{Value: r, Stack: debug.Stack()}
+						once.Do(func() { firstErr = err; cancel() })
+					}
+				}()
 				v, err := embedChunk(ctx, emb, todo[lo:hi], cfg.RetryOverloaded)
 				if err != nil {
 					once.Do(func() { firstErr = err; cancel() })
@@ -145,6 +154,15 @@ func embedChunk(ctx context.Context, emb pipelines.Embedder, texts []string, ret
 		backoff = min(2*backoff, 500*time.Millisecond)
 	}
 }
+
+// PanicError reports a panic recovered in a goroutine EmbedTexts started (a bug in the
+// embedder); transports answer it as an internal error.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("intent: embedder panicked: %v", e.Value) }
 
 // VectorCache is a bounded LRU of embeddings by text, safe for concurrent use. HumanFirst
 // evaluates by training on k folds of the same phrases and classifying the held-out ones, so

@@ -97,3 +97,17 @@ func TestEmbedTextsErrors(t *testing.T) {
 		t.Errorf("deadline: %v", err)
 	}
 }
+
+type panicky struct{ *intenttest.HashEmbedder }
+
+func (panicky) Embed(context.Context, []string, pipelines.EmbedOptions) ([][]float32, pipelines.Stats, error) {
+	panic("boom")
+}
+
+func TestEmbedTextsPanic(t *testing.T) {
+	_, err := intent.EmbedTexts(context.Background(), panicky{}, []string{"a"}, intent.EmbedConfig{})
+	var pe *intent.PanicError
+	if !errors.As(err, &pe) || pe.Value != "boom" || len(pe.Stack) == 0 {
+		t.Errorf("err %v", err)
+	}
+}

@@ -1,10 +1,13 @@
 package intent
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 )
 
 // The classifier heads are tiny dense networks trained on CPU in pure Go. Every kernel below
@@ -251,15 +254,25 @@ func parallelFor(n, work int, fn func(lo, hi int)) {
 	workers = min(workers, n)
 	chunk := (n + workers - 1) / workers
 	var wg sync.WaitGroup
+	var panicked atomic.Value
 	for lo := chunk; lo < n; lo += chunk {
 		wg.Add(1)
 		go func(lo, hi int) {
 			defer wg.Done()
+			// Re-raised on the calling goroutine, where the RPC's recovery can see it.
+			defer func() {
+				if r := recover(); r != nil {
+					panicked.CompareAndSwap(nil, fmt.Sprintf("%v\n%s", r, debug.Stack()))
+				}
+			}()
 			fn(lo, hi)
 		}(lo, min(lo+chunk, n))
 	}
 	fn(0, min(chunk, n))
 	wg.Wait()
+	if p := panicked.Load(); p != nil {
+		panic(p)
+	}
 }
 
 // dot returns Σ a[i]·b[i]. Eight independent accumulators let the CPU overlap the adds, and
