@@ -30,6 +30,15 @@ type EmbedConfig struct {
 	Cache *VectorCache
 }
 
+// Fit adapts c to a served model: batches no larger than the model's client batch limit.
+func (c EmbedConfig) Fit(info pipelines.Info) EmbedConfig {
+	c = c.withDefaults()
+	if info.MaxClientBatchSize > 0 {
+		c.BatchSize = min(c.BatchSize, info.MaxClientBatchSize)
+	}
+	return c
+}
+
 func (c EmbedConfig) withDefaults() EmbedConfig {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 32

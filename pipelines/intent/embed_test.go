@@ -111,3 +111,12 @@ func TestEmbedTextsPanic(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 }
+
+func TestEmbedConfigFit(t *testing.T) {
+	if c := (intent.EmbedConfig{}).Fit(pipelines.Info{MaxClientBatchSize: 8}); c.BatchSize != 8 || c.Concurrency != 4 {
+		t.Errorf("fit to 8: %+v", c)
+	}
+	if c := (intent.EmbedConfig{BatchSize: 16}).Fit(pipelines.Info{}); c.BatchSize != 16 {
+		t.Errorf("no limit: %+v", c)
+	}
+}

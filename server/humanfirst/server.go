@@ -246,13 +246,7 @@ func (s *Server) embedder() (pipelines.Embedder, pipelines.Info, error) {
 // embedConfig returns how to reach emb: chunks the scheduler can batch and the vector cache
 // of that model (a new model starts a new cache).
 func (s *Server) embedConfig(info pipelines.Info) intent.EmbedConfig {
-	cfg := s.cfg.Train.Embed
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 32
-	}
-	if info.MaxClientBatchSize > 0 {
-		cfg.BatchSize = min(cfg.BatchSize, info.MaxClientBatchSize)
-	}
+	cfg := s.cfg.Train.Embed.Fit(info)
 	if s.cfg.EmbedCacheBytes > 0 {
 		key := fmt.Sprintf("%s@%s/%d", info.ModelID, info.Revision, info.Dimensions)
 		s.cacheMu.Lock()
