@@ -13,7 +13,7 @@ export INFERGO_ORT_LIB := $(CURDIR)/$(ORT_LIB)
 FUZZTIME      ?= 5s
 PKGS          := ./...
 
-.PHONY: all deps build test test-short fuzz run bench bench-model lint clean
+.PHONY: all deps build test test-short fuzz run bench bench-model lint clean proto
 
 all: build
 
@@ -58,6 +58,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.deps/*')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+## proto: regenerate server/humanfirst/pb from proto/ (installs protoc and the pinned generators)
+proto:
+	scripts/gen-proto.sh
 
 clean:
 	rm -rf bin
