@@ -81,43 +81,53 @@ func (e *Embeddings) MaxLength() int { return e.maxLen }
 
 // Embed implements Embedder.
 func (e *Embeddings) Embed(ctx context.Context, texts []string, o EmbedOptions) ([][]float32, Stats, error) {
-	rows, stats, err := e.run(ctx, texts, o)
-	if err != nil {
-		return nil, stats, err
-	}
 	mode := e.pooling
 	if mode == "" {
 		// A plain transformers encoder has no pooling config: use the first token, as TEI
 		// does for BERT-like models without one.
 		mode = models.PoolCLS
 	}
+	checkDims := func() error {
+		if o.Dimensions < 0 || o.Dimensions > e.hidden {
+			return Invalidf("dimensions", "`dimensions` must be between 1 and %d, got %d", e.hidden, o.Dimensions)
+		}
+		return nil
+	}
+	// Pooling runs on the scheduler's worker, so only [hidden] per text leaves the batch and
+	// the batch's [n, seq, hidden] buffer is reused for the next one.
+	vecs, stats, err := e.run(ctx, texts, o, checkDims, func(_ int, outs []runtime.Tensor) ([]runtime.Tensor, error) {
+		v, err := pool(mode, outs[e.output].Float32s(), e.hidden)
+		if err != nil {
+			return nil, err
+		}
+		return []runtime.Tensor{runtime.NewTensor([]int64{int64(len(v))}, v)}, nil
+	})
+	if err != nil {
+		return nil, stats, err
+	}
 	norm := e.normalize
 	if o.Normalize != nil {
 		norm = *o.Normalize
 	}
-	if o.Dimensions < 0 || o.Dimensions > e.hidden {
-		return nil, stats, Invalidf("dimensions", "`dimensions` must be between 1 and %d, got %d", e.hidden, o.Dimensions)
-	}
-	out := make([][]float32, len(rows))
-	for i, r := range rows {
-		v, err := pool(mode, r, e.hidden)
-		if err != nil {
-			return nil, stats, err
-		}
+	for i, v := range vecs {
 		if o.Dimensions > 0 {
 			v = v[:o.Dimensions]
 		}
 		if norm {
 			normalize(v)
 		}
-		out[i] = v
+		vecs[i] = v
 	}
-	return out, stats, nil
+	return vecs, stats, nil
 }
 
 // EmbedTokens implements Embedder: token-level hidden states, special tokens included.
 func (e *Embeddings) EmbedTokens(ctx context.Context, texts []string, o EmbedOptions) ([][][]float32, Stats, error) {
-	rows, stats, err := e.run(ctx, texts, o)
+	// The worker copies each text's rows out of the batch buffer, which it then reuses.
+	rows, stats, err := e.run(ctx, texts, o, nil, func(_ int, outs []runtime.Tensor) ([]runtime.Tensor, error) {
+		t := outs[e.output]
+		return []runtime.Tensor{runtime.NewTensor(append([]int64(nil), t.Shape...), append([]float32(nil), t.Float32s()...))}, nil
+	})
 	if err != nil {
 		return nil, stats, err
 	}
@@ -126,7 +136,7 @@ func (e *Embeddings) EmbedTokens(ctx context.Context, texts []string, o EmbedOpt
 		n := len(r) / e.hidden
 		out[i] = make([][]float32, n)
 		for t := 0; t < n; t++ {
-			out[i][t] = append([]float32(nil), r[t*e.hidden:(t+1)*e.hidden]...)
+			out[i][t] = r[t*e.hidden : (t+1)*e.hidden : (t+1)*e.hidden]
 		}
 	}
 	return out, stats, nil
@@ -150,9 +160,10 @@ func (e *Embeddings) Similarity(ctx context.Context, source string, sentences []
 	return scores, stats, nil
 }
 
-// run validates and tokenizes texts and runs them through the scheduler, returning each
-// text's token rows ([tokens × hidden], no padding).
-func (e *Embeddings) run(ctx context.Context, texts []string, o EmbedOptions) ([][]float32, Stats, error) {
+// run validates and tokenizes texts, calls check (if any) and runs them through the
+// scheduler with reduce applied on its worker to each text's token rows ([tokens × hidden],
+// no padding), returning the first tensor reduce made for each text.
+func (e *Embeddings) run(ctx context.Context, texts []string, o EmbedOptions, check func() error, reduce sched.Reducer) ([][]float32, Stats, error) {
 	stats := Stats{Inputs: len(texts)}
 	if len(texts) == 0 {
 		return nil, stats, EmptyError("inputs", "`inputs` cannot be empty")
@@ -180,13 +191,18 @@ func (e *Embeddings) run(ctx context.Context, texts []string, o EmbedOptions) ([
 	if err != nil {
 		return nil, stats, err
 	}
-	res, err := ticket.Run(ctx, seqs)
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, stats, err
+		}
+	}
+	res, err := ticket.RunReduce(ctx, seqs, reduce)
 	if err != nil {
 		return nil, stats, err
 	}
 	rows := make([][]float32, len(res))
 	for i, r := range res {
-		rows[i] = r.Outputs[e.output].Float32s()
+		rows[i] = r.Outputs[0].Float32s()
 		stats.Queue = max(stats.Queue, r.Queue)
 		stats.Inference = max(stats.Inference, r.Inference)
 	}
