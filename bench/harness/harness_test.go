@@ -11,6 +11,7 @@ import (
 	"github.com/infergo/infergo/internal/testutil"
 	"github.com/infergo/infergo/pipelines"
 	"github.com/infergo/infergo/runtime/ort"
+	"github.com/infergo/infergo/runtime/sched"
 	"github.com/infergo/infergo/tokenize"
 )
 
@@ -135,5 +136,18 @@ func TestRawLoopMatchesInfergo(t *testing.T) {
 	}
 	if s := counter.String(); s == "no batches" {
 		t.Error("the observer saw no batches")
+	}
+}
+
+func TestBatchCounter(t *testing.T) {
+	var b BatchCounter
+	b.Batch(sched.BatchStats{Size: 2, Tokens: 30, PaddedTokens: 40, Inference: 4 * time.Millisecond})
+	b.Batch(sched.BatchStats{Size: 4, Tokens: 50, PaddedTokens: 60, Inference: 2 * time.Millisecond})
+	if got, want := b.String(), "2 batches, mean size 3.0, padding 20.0%, mean run 3.00 ms, prepare 0.000 ms, finish 0.000 ms, dispatch 0.000 ms"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	b.Reset()
+	if got := b.String(); got != "no batches" {
+		t.Errorf("after Reset: %q", got)
 	}
 }

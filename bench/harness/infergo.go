@@ -242,7 +242,7 @@ type BatchCounter struct {
 	mu                                     sync.Mutex
 	batches, seqs, tokens, padded, dropped int64
 	rejected                               int64
-	busy                                   time.Duration
+	busy, prepare, finish, idle            time.Duration
 }
 
 var _ sched.Observer = (*BatchCounter)(nil)
@@ -265,16 +265,21 @@ func (b *BatchCounter) Batch(s sched.BatchStats) {
 	b.tokens += int64(s.Tokens)
 	b.padded += int64(s.PaddedTokens)
 	b.busy += s.Inference
+	b.prepare += s.Prepare
+	b.finish += s.Finish
+	b.idle += s.Dispatch
 }
 
 // Reset zeroes the counters.
 func (b *BatchCounter) Reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	*b = BatchCounter{}
+	b.batches, b.seqs, b.tokens, b.padded, b.dropped, b.rejected = 0, 0, 0, 0, 0, 0
+	b.busy, b.prepare, b.finish, b.idle = 0, 0, 0, 0
 }
 
-// String summarises the counters: batches, mean batch size, padding share, mean run time.
+// String summarises the counters: batches, mean batch size, padding share, mean run time,
+// and per batch the worker's mean time before and after Run and the mean dispatch wait.
 func (b *BatchCounter) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -285,6 +290,7 @@ func (b *BatchCounter) String() string {
 	if b.padded > 0 {
 		pad = 100 * (1 - float64(b.tokens)/float64(b.padded))
 	}
-	return fmt.Sprintf("%d batches, mean size %.1f, padding %.1f%%, mean run %.2f ms",
-		b.batches, float64(b.seqs)/float64(b.batches), pad, float64(b.busy)/float64(b.batches)/1e6)
+	per := func(d time.Duration) float64 { return float64(d) / float64(b.batches) / 1e6 }
+	return fmt.Sprintf("%d batches, mean size %.1f, padding %.1f%%, mean run %.2f ms, prepare %.3f ms, finish %.3f ms, dispatch %.3f ms",
+		b.batches, float64(b.seqs)/float64(b.batches), pad, per(b.busy), per(b.prepare), per(b.finish), per(b.idle))
 }

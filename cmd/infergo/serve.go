@@ -44,6 +44,7 @@ type ModelFlags struct {
 	MaxQueueDelay         time.Duration `default:"1ms" env:"MAX_QUEUE_DELAY" help:"Longest a batch waits for requests that are still being tokenized."`
 	MaxConcurrentRequests int           `default:"512" env:"MAX_CONCURRENT_REQUESTS" help:"Requests admitted at once; beyond it the answer is 429 at once."`
 	MaxClientBatchSize    int           `default:"32" env:"MAX_CLIENT_BATCH_SIZE" help:"Inputs one request may carry."`
+	BatchOverheadTokens   int           `default:"8" env:"BATCH_OVERHEAD_TOKENS" help:"Fixed cost of one model run, in padded tokens: queued inputs are split into batches of similar length when that saves more padding than the extra runs cost (0: the default 8; -1: never split)."`
 }
 
 // ServeCmd runs the HTTP server.
@@ -169,7 +170,10 @@ func (c *ModelFlags) resolveRepo(log *slog.Logger) (*models.Repo, error) {
 
 // loadOptions turns the flags into pipelines.LoadOptions. With one thread per batch, every
 // worker shares one session (ONNX Runtime runs concurrent calls on the callers' threads);
-// with more, each worker gets its own session and thread pool.
+// with more, each worker gets its own session and thread pool, and when several such pools
+// share the cores their idle threads sleep instead of spinning: a spinning thread burns the
+// core another worker's batch needs (bench/RESULTS.md: 2 workers × 2 threads on 2 cores
+// cost 4.98 CPU-ms per sequence spinning, 3.13 without).
 func (c *ModelFlags) loadOptions(opener rt.Opener, obs sched.Observer, log *slog.Logger) pipelines.LoadOptions {
 	workers := c.Workers
 	if workers <= 0 {
@@ -180,6 +184,7 @@ func (c *ModelFlags) loadOptions(opener rt.Opener, obs sched.Observer, log *slog
 	if threads > 1 {
 		sessions = workers
 	}
+
 	return pipelines.LoadOptions{
 		Task:     c.Task,
 		ONNXFile: c.ONNXFile,
@@ -188,6 +193,7 @@ func (c *ModelFlags) loadOptions(opener rt.Opener, obs sched.Observer, log *slog
 			IntraOpThreads: threads,
 			InterOpThreads: 1,
 			Optimization:   rt.GraphOptimization(c.GraphOptimization),
+			NoSpinning:     threads > 1 && workers > 1,
 		},
 		Sessions: sessions,
 		Sched: sched.Config{
@@ -196,6 +202,7 @@ func (c *ModelFlags) loadOptions(opener rt.Opener, obs sched.Observer, log *slog
 			MaxQueueDelay:         c.MaxQueueDelay,
 			MaxConcurrentRequests: c.MaxConcurrentRequests,
 			Workers:               workers,
+			RunOverheadTokens:     c.BatchOverheadTokens,
 			Observer:              obs,
 		},
 		MaxClientBatchSize: c.MaxClientBatchSize,

@@ -3,9 +3,11 @@
 // Requests from every client enter one queue per model. One goroutine owns that queue and
 // forms batches under a padded-token budget (longest sequence × batch size): when a worker
 // becomes free it takes the oldest waiting sequence and the sequences of the nearest lengths
-// from a window of the queue, so similar lengths share a batch and no sequence starves.
+// from a window of the queue, so similar lengths share a batch and no sequence starves. A
+// planner (plan.go) decides how far the batch reaches: it splits the window into runs of
+// similar length whenever the padding saved outweighs the fixed cost of an extra run.
 // Workers run batches on the model's sessions in parallel and hand every sequence its own rows
-// of the outputs.
+// of the outputs, or what a per-request Reducer makes of them on the worker.
 //
 // Admission is separate from submission: Admit fails at once with ErrOverloaded when the
 // request limit is reached (HTTP 429, never a timeout), and the pipeline tokenizes between

@@ -28,11 +28,14 @@ type worker struct {
 	slots []runtime.Tensor
 	bufs  [][]float32
 	views []runtime.Tensor
+
+	freeAt time.Time // when the worker last became free
 }
 
 func (w *worker) loop(ready chan<- *worker, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for {
+		w.freeAt = time.Now()
 		ready <- w
 		b, ok := <-w.batches
 		if !ok {
@@ -103,9 +106,24 @@ func (w *worker) execute(b *batch) {
 		w.deliver(b, outputs, start, runEnd.Sub(start))
 	}
 	s.cfg.Observer.Batch(BatchStats{
-		Size: n, Tokens: b.tokens, PaddedTokens: L * n,
-		Inference: runEnd.Sub(runStart), Prepare: runStart.Sub(start), Finish: time.Since(runEnd), Err: err,
+		Size: n, Tokens: b.tokens, PaddedTokens: L * n, Inference: runEnd.Sub(runStart),
+		Prepare: runStart.Sub(start), Finish: time.Since(runEnd), Dispatch: max(0, start.Sub(dispatchFrom(w.freeAt, b))), Err: err,
 	})
+}
+
+// dispatchFrom is when the batch could have started: once the worker was free and the
+// batch's oldest sequence (its anchor, the oldest in the queue) had arrived.
+func dispatchFrom(freeAt time.Time, b *batch) time.Time {
+	oldest := b.items[0].enqueued
+	for _, it := range b.items[1:] {
+		if it.enqueued.Before(oldest) {
+			oldest = it.enqueued
+		}
+	}
+	if oldest.After(freeAt) {
+		return oldest
+	}
+	return freeAt
 }
 
 // deliver hands every sequence its rows of the outputs, reduced on the worker when its

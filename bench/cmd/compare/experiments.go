@@ -15,7 +15,7 @@ import (
 
 // experiments runs the measurements behind the scheduler's defaults: the cost grid, or
 // raw-loop variants (threads, callers, spinning) compared in rounds.
-func experiments(dir, corpora string, rounds, passes int, grid bool, raw string) error {
+func experiments(dir, corpora string, rounds int, grid bool, raw string) error {
 	env, err := ort.NewEnvironment("")
 	if err != nil {
 		return err
@@ -38,7 +38,7 @@ func experiments(dir, corpora string, rounds, passes int, grid bool, raw string)
 		if err != nil {
 			return err
 		}
-		cases = append(cases, harness.RawCase(graph, cfg, passes))
+		cases = append(cases, harness.RawCase(graph, cfg))
 	}
 	tok, err := tokenize.FromFile(filepath.Join(dir, "tokenizer.json"))
 	if err != nil {
@@ -54,6 +54,7 @@ func experiments(dir, corpora string, rounds, passes int, grid bool, raw string)
 			return err
 		}
 		t.Markdown(os.Stdout, cases[0].Name)
+		fmt.Println()
 	}
 	return nil
 }

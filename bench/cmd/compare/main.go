@@ -2,7 +2,7 @@
 // side by side in one process, over several rounds, and prints a markdown table of medians,
 // every round, and ratios. Run `make bench-model` first.
 //
-//	go run ./bench/cmd/compare -rounds 3 -corpus short,passages
+//	go run ./bench/cmd/compare -rounds 5 -corpus short,passages
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,13 +27,13 @@ func main() {
 	var (
 		dir      = flag.String("model", "bench/testdata/model", "benchmark model directory (make bench-model)")
 		corpora  = flag.String("corpus", "short,passages", "corpora under bench/testdata, comma-separated")
-		rounds   = flag.Int("rounds", 3, "rounds; the order of the configurations rotates each round")
-		passes   = flag.Int("passes", 3, "timed passes per configuration after one warm-up pass")
+		rounds   = flag.Int("rounds", 5, "rounds of one timed pass per configuration (after a warm-up pass each); the order rotates")
 		workers  = flag.Int("workers", runtime.NumCPU(), "Infergo workers")
 		threads  = flag.Int("threads", 1, "Infergo intra-op threads per worker")
 		only     = flag.String("only", "", "run only the configurations whose name contains one of these comma-separated words")
 		extra    = flag.Bool("extra", false, "also run single-request latency (1 client) and the raw batch-1 loops")
 		variants = flag.Bool("variants", false, "also run the alternatives the defaults were chosen against")
+		overhead = flag.String("overheads", "", "also run Infergo in process with these RunOverheadTokens values, comma-separated")
 		maxBatch = flag.Int("max-batch-size", 0, "Infergo --max-batch-size (0: default)")
 		grid     = flag.Bool("grid", false, "instead: time single Runs of n×L batches (the scheduler's cost model) and exit")
 		raw      = flag.String("raw", "", "instead: run raw-loop variants, e.g. 'b32:1x2,b32:2x1:nospin,b1:2x2:sessions' and exit")
@@ -59,20 +60,20 @@ func main() {
 		}
 	}
 	if *grid || *raw != "" {
-		if err := experiments(*dir, *corpora, *rounds, *passes, *grid, *raw); err != nil {
+		if err := experiments(*dir, *corpora, *rounds, *grid, *raw); err != nil {
 			fmt.Fprintln(os.Stderr, "compare:", err)
 			os.Exit(1)
 		}
 		return
 	}
-	if err := run(*dir, *corpora, *rounds, *passes, *workers, *threads, *only, *extra, *variants, *maxBatch); err != nil {
+	if err := run(*dir, *corpora, *rounds, *workers, *threads, *only, *extra, *variants, *overhead, *maxBatch); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(dir, corpora string, rounds, passes, workers, threads int, only string, extra, variants bool, maxBatch int) error {
+func run(dir, corpora string, rounds, workers, threads int, only string, extra, variants bool, overheads string, maxBatch int) error {
 	env, err := ort.NewEnvironment("")
 	if err != nil {
 		return err
@@ -85,12 +86,24 @@ func run(dir, corpora string, rounds, passes, workers, threads int, only string,
 	graph := filepath.Join(dir, "onnx", "model.onnx")
 	mc := harness.ModelConfig{Dir: dir, Opener: env, Workers: workers, Threads: threads}
 	mc.Sched.MaxBatchSize = maxBatch
-	cases := harness.StandardCases(graph, mc, passes)
+	cases := harness.StandardCases(graph, mc)
 	if extra {
-		cases = append(cases, harness.ExtraCases(graph, mc, passes)...)
+		cases = append(cases, harness.ExtraCases(graph, mc)...)
 	}
 	if variants {
-		cases = append(cases, harness.VariantCases(mc, passes)...)
+		cases = append(cases, harness.VariantCases(mc)...)
+	}
+	for _, o := range strings.Split(overheads, ",") {
+		if o == "" {
+			continue
+		}
+		v, err := strconv.Atoi(o)
+		if err != nil {
+			return fmt.Errorf("-overheads: %w", err)
+		}
+		vc := mc
+		vc.Sched.RunOverheadTokens = v
+		cases = append(cases, harness.InProcessCase(fmt.Sprintf("infergo in-process c32 overhead %d", v), vc, harness.InProcessConfig{Callers: 32}))
 	}
 	if only != "" {
 		var kept []harness.Case
@@ -120,8 +133,12 @@ func run(dir, corpora string, rounds, passes, workers, threads int, only string,
 		tables = append(tables, t)
 	}
 	fmt.Println()
+	var bases []string
+	for _, c := range cases[:min(2, len(cases))] {
+		bases = append(bases, c.Name)
+	}
 	for _, t := range tables {
-		t.Markdown(os.Stdout, cases[0].Name)
+		t.Markdown(os.Stdout, bases...)
 		fmt.Println()
 	}
 	return nil

@@ -1,5 +1,5 @@
 // Command rss checks that `infergo serve` does not grow: after a warm-up it sends 100,000
-// requests of random lengths (1–4 texts of 1 to ~500 tokens, mostly short) and samples the
+// requests of random lengths (1–2 texts of 1 to 512 tokens, mostly short) and samples the
 // server's resident set size from /proc/<pid>/status. The target: RSS at the end at most 5 %
 // above RSS after the warm-up. Run `make build bench-model` first, or `make bench-rss`.
 //
@@ -40,22 +40,23 @@ func main() {
 	}
 }
 
-// bodies makes request i's body deterministically: 1–4 texts, each a run of corpus words
-// whose length is drawn so that most texts are short queries and a few fill the model's
-// 512-token window (truncated).
+// bodies makes request i's body deterministically: 1–2 texts, each a run of corpus words
+// whose length is drawn so that most texts are short queries (85 %: 1–24 words), some are
+// passages (13 %: 25–120 words) and a few fill the model's 512-token window (2 %: up to
+// 400 words, truncated). Every batch shape the scheduler can form turns up.
 func bodies(words []string) func(i int64) ([]byte, int) {
 	return func(i int64) ([]byte, int) {
 		r := rand.New(rand.NewPCG(uint64(i), 0x5eed))
-		texts := make([]string, 1+r.IntN(4))
+		texts := make([]string, 1+r.IntN(2))
 		for k := range texts {
 			var n int
 			switch p := r.Float64(); {
-			case p < 0.80:
-				n = 1 + r.IntN(30)
+			case p < 0.85:
+				n = 1 + r.IntN(24)
 			case p < 0.98:
-				n = 30 + r.IntN(130)
+				n = 25 + r.IntN(96)
 			default:
-				n = 160 + r.IntN(300)
+				n = 121 + r.IntN(280)
 			}
 			start := r.IntN(len(words))
 			var b strings.Builder
