@@ -168,3 +168,32 @@ func benchHTTP(b *testing.B, mc harness.ModelConfig) {
 		})
 	}
 }
+
+// BenchmarkTokenize measures the tokenizer alone, one text per call as the pipeline calls
+// it: the share of a request's CPU that tokenization takes (run `make bench-model` first for
+// the tokenizer file).
+func BenchmarkTokenize(b *testing.B) {
+	s := getSuite(b)
+	tok, err := tokenize.FromFile(filepath.Join(s.dir, "tokenizer.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := tokenize.Options{AddSpecialTokens: true, Truncation: &tokenize.Truncation{MaxLength: 512}}
+	for _, c := range s.corpora {
+		b.Run(c.Name, func(b *testing.B) {
+			tokens, texts := 0, 0
+			for b.Loop() {
+				for _, t := range c.Texts {
+					enc, err := tok.Encode(t, opts)
+					if err != nil {
+						b.Fatal(err)
+					}
+					tokens += enc.Len()
+					texts++
+				}
+			}
+			b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(texts), "µs/text")
+		})
+	}
+}
