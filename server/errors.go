@@ -17,19 +17,22 @@ import (
 type kind uint8
 
 const (
-	kindInternal    kind = iota // unclassified: an inference failure or a bug (detail logged only)
-	kindInvalid                 // bad input: *pipelines.ValidationError, bad request fields
-	kindEmpty                   // empty input: pipelines.ErrEmpty
-	kindSyntax                  // TEI/OpenAI body is not JSON
-	kindTooLarge                // body over Config.MaxBodyBytes
-	kindOverloaded              // sched.ErrOverloaded: admission refused, answered at once
-	kindUnavailable             // sched.ErrClosed, model still loading, server shutting down
-	kindLoadFailed              // Config.Load failed; every POST reports it
-	kindUnsupported             // the model lacks what the route or task needs
-	kindTimeout                 // Config.RequestTimeout elapsed
-	kindCanceled                // the client went away
-	kindMethod                  // method not allowed
-	kindBadHTTP                 // fasthttp could not parse the request
+	kindInternal     kind = iota // unclassified: an inference failure or a bug (detail logged only)
+	kindInvalid                  // bad input: *pipelines.ValidationError, bad request fields
+	kindEmpty                    // empty input: pipelines.ErrEmpty
+	kindSyntax                   // TEI/OpenAI body is not JSON
+	kindTooLarge                 // body over Config.MaxBodyBytes
+	kindOverloaded               // sched.ErrOverloaded: admission refused, answered at once
+	kindUnavailable              // sched.ErrClosed, model still loading, server shutting down
+	kindLoadFailed               // Config.Load failed; every POST reports it
+	kindUnsupported              // the model lacks what the route or task needs
+	kindTimeout                  // Config.RequestTimeout elapsed
+	kindCanceled                 // the client went away
+	kindMethod                   // method not allowed
+	kindBadHTTP                  // fasthttp could not parse the request
+	kindUnauthorized             // webhook/admin secret missing
+	kindForbidden                // webhook/admin secret wrong
+	kindNotFound                 // route disabled by configuration
 )
 
 type kindSpec struct {
@@ -40,19 +43,22 @@ type kindSpec struct {
 }
 
 var kindTable = [...]kindSpec{
-	kindInternal:    {"internal", 500, 424, "Backend"},
-	kindInvalid:     {"validation", 400, 422, "Validation"},
-	kindEmpty:       {"empty", 400, 400, "Empty"},
-	kindSyntax:      {"syntax", 400, 400, "Validation"},
-	kindTooLarge:    {"too_large", 413, 413, "Validation"},
-	kindOverloaded:  {"overloaded", 429, 429, "Overloaded"},
-	kindUnavailable: {"unavailable", 503, 503, "Unhealthy"},
-	kindLoadFailed:  {"load_failed", 500, 500, "Unhealthy"},
-	kindUnsupported: {"unsupported", 500, 424, "Backend"},
-	kindTimeout:     {"timeout", 504, 504, "Backend"},
-	kindCanceled:    {"canceled", 499, 499, "Backend"},
-	kindMethod:      {"method", 405, 405, "Validation"},
-	kindBadHTTP:     {"bad_http", 400, 400, "Validation"},
+	kindInternal:     {"internal", 500, 424, "Backend"},
+	kindInvalid:      {"validation", 400, 422, "Validation"},
+	kindEmpty:        {"empty", 400, 400, "Empty"},
+	kindSyntax:       {"syntax", 400, 400, "Validation"},
+	kindTooLarge:     {"too_large", 413, 413, "Validation"},
+	kindOverloaded:   {"overloaded", 429, 429, "Overloaded"},
+	kindUnavailable:  {"unavailable", 503, 503, "Unhealthy"},
+	kindLoadFailed:   {"load_failed", 500, 500, "Unhealthy"},
+	kindUnsupported:  {"unsupported", 500, 424, "Backend"},
+	kindTimeout:      {"timeout", 504, 504, "Backend"},
+	kindCanceled:     {"canceled", 499, 499, "Backend"},
+	kindMethod:       {"method", 405, 405, "Validation"},
+	kindBadHTTP:      {"bad_http", 400, 400, "Validation"},
+	kindUnauthorized: {"unauthorized", 401, 401, "Unauthorized"},
+	kindForbidden:    {"forbidden", 403, 403, "Forbidden"},
+	kindNotFound:     {"not_found", 404, 404, "NotFound"},
 }
 
 // httpError is a failure ready to be answered.

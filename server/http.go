@@ -41,6 +41,8 @@ var (
 	routeDecode     = &route{"POST /decode", protoTEI, (*Server).handleDecode}
 	routeOpenAI     = &route{"POST /v1/embeddings", protoOpenAI, (*Server).handleOpenAI}
 	routeMethod     = &route{"other", protoAIC, (*Server).handleMethodNotAllowed}
+	routeWebhook    = &route{"POST /webhooks/hub", protoTEI, (*Server).handleWebhook}
+	routeReload     = &route{"POST /admin/reload", protoTEI, (*Server).handleAdminReload}
 )
 
 func selectRoute(method, path string) *route {
@@ -69,6 +71,10 @@ func selectRoute(method, path string) *route {
 			return routeDecode
 		case "/v1/embeddings", "/embeddings":
 			return routeOpenAI
+		case "/webhooks/hub":
+			return routeWebhook
+		case "/admin/reload":
+			return routeReload
 		}
 		return routeAIC
 	}

@@ -191,15 +191,47 @@ func TestServeSimilarityFixture(t *testing.T) {
 	p.stop(t)
 }
 
-func TestServeRejectsMissingModel(t *testing.T) {
-	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--model", filepath.Join(t.TempDir(), "nope"))
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("serve of a missing model succeeded:\n%s", out)
+// TestServeMissingModel: like the Python containers, a model that cannot be loaded leaves
+// the server up: GET / answers {"ok":"ok"}, /health 503, and every POST 500 with the load
+// error; SIGTERM still exits 0.
+func TestServeMissingModel(t *testing.T) {
+	port := freePort(t)
+	cmd := exec.Command(binary, "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--model", filepath.Join(t.TempDir(), "nope"))
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(string(out), "not a local directory") {
-		t.Errorf("unclear error:\n%s", out)
+	p := &process{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), out: out}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if resp, err := http.Get(p.url + "/"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server never answered:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
+	r := servertest.Get(t, p.url+"/")
+	if r.Status != 200 || string(r.Body) != `{"ok":"ok"}` {
+		t.Errorf("GET /: %d %s", r.Status, r.Body)
+	}
+	if r := servertest.Get(t, p.url+"/health"); r.Status != 503 {
+		t.Errorf("/health: %d", r.Status)
+	}
+	post := servertest.Post(t, p.url+"/", `{"inputs":"x"}`)
+	if post.Status != 500 || !strings.Contains(string(post.Body), "no such directory") || post.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("POST: %d %q %s", post.Status, post.Header.Get("Content-Type"), post.Body)
+	}
+	p.stop(t)
 }
 
 // TestServePlainTransformersRepo: a repo without sentence-transformers files answers aic
