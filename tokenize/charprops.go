@@ -147,3 +147,8 @@ func buildPropTable() *propTable {
 	}
 	return t
 }
+
+type categoryRange struct {
+	lo, hi rune
+	cat    string
+}

@@ -88,9 +88,6 @@ func (t *Tokenizer) encode(text, pair string, hasPair bool, o Options) (*Encodin
 		if eff := tr.MaxLength - t.addedTokensCount(false); eff >= 0 && eff < tr.Stride {
 			return nil, fmt.Errorf("tokenize: truncation stride %d is not smaller than the effective maximum length %d", tr.Stride, eff)
 		}
-		if tr.Strategy == OnlySecond && !hasPair {
-			return nil, errors.New("tokenize: truncation error: second sequence not provided")
-		}
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
