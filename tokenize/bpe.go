@@ -229,7 +229,7 @@ func (b *bpe) lookup(s string, first, last bool, buf *[]byte) (int32, bool) {
 	return id, ok
 }
 
-func (b *bpe) tokenize(s string, out []token) ([]token, error) {
+func (b *bpe) tokenize(s string, out []token, sc *scratch) ([]token, error) {
 	if s == "" {
 		return out, nil
 	}
@@ -242,7 +242,8 @@ func (b *bpe) tokenize(s string, out []token) ([]token, error) {
 			return append(out, token{id, tok, 0, len(s)}), nil
 		}
 	}
-	syms := make([]symbol, 0, len(s))
+	syms := sc.syms[:0]
+	defer func() { sc.syms = syms[:0] }()
 	add := func(id int32, n int) {
 		k := int32(len(syms))
 		prev := int32(-1)
@@ -307,7 +308,7 @@ func (b *bpe) tokenize(s string, out []token) ([]token, error) {
 	if hasPending {
 		add(unkID, unkLen)
 	}
-	syms = b.mergeAll(syms)
+	syms = b.mergeAll(syms, sc)
 	pos := 0
 	for _, sy := range syms {
 		if sy.len == 0 {
@@ -323,11 +324,12 @@ func (b *bpe) tokenize(s string, out []token) ([]token, error) {
 	return out, nil
 }
 
-func (b *bpe) mergeAll(syms []symbol) []symbol {
+func (b *bpe) mergeAll(syms []symbol, sc *scratch) []symbol {
 	if len(syms) < 2 {
 		return syms
 	}
-	h := make(mergeHeap, 0, len(syms))
+	h := sc.heap[:0]
+	defer func() { sc.heap = h[:0] }()
 	for i := 0; i+1 < len(syms); i++ {
 		if m, ok := b.merges[uint64(syms[i].id)<<32|uint64(syms[i+1].id)]; ok {
 			h.push(mergeItem{uint32(m >> 32), int32(i), int32(m)})

@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"unicode/utf8"
 )
 
 // model turns one pre-tokenized piece into tokens.
 type model interface {
-	tokenize(s string, out []token) ([]token, error)
+	tokenize(s string, out []token, sc *scratch) ([]token, error)
 	tokenToID(tok string) (int32, bool)
 	idToToken(id int32) (string, bool)
 	vocabSize() int
@@ -115,7 +116,7 @@ func (w *wordPiece) unkToken(s string, out []token) ([]token, error) {
 	return append(out, token{id, w.unk, 0, len(s)}), nil
 }
 
-func (w *wordPiece) tokenize(s string, out []token) ([]token, error) {
+func (w *wordPiece) tokenize(s string, out []token, sc *scratch) ([]token, error) {
 	if len(s) > w.maxChars && utf8.RuneCountInString(s) > w.maxChars {
 		return w.unkToken(s, out)
 	}
@@ -143,7 +144,7 @@ func (w *wordPiece) tokenize(s string, out []token) ([]token, error) {
 					pre = w.prefix
 				}
 				if len(tok) != len(pre)+len(key) || tok[:len(pre)] != pre || tok[len(pre):] != key {
-					tok = pre + key
+					tok = strings.Clone(pre + key)
 				}
 				out = append(out, token{id, tok, start, end})
 				found = true
@@ -167,11 +168,11 @@ type wordLevel struct {
 	unk string
 }
 
-func (w *wordLevel) tokenize(s string, out []token) ([]token, error) {
+func (w *wordLevel) tokenize(s string, out []token, sc *scratch) ([]token, error) {
 	if id, ok := w.ids[s]; ok {
 		tok, _ := w.idToToken(id)
 		if tok != s {
-			tok = s
+			tok = strings.Clone(s)
 		}
 		return append(out, token{id, tok, 0, len(s)}), nil
 	}

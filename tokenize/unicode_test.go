@@ -115,7 +115,7 @@ func TestUnicodeNormalizersPerCharacter(t *testing.T) {
 				if !ok {
 					want = string(c)
 				}
-				ns := newNstr(string(c))
+				ns := newNstr(string(c), nil)
 				if err := n.normalize(&ns, sc); err != nil {
 					t.Fatal(err)
 				}
@@ -149,7 +149,7 @@ func TestUnicodeNormalizeSequences(t *testing.T) {
 			compose bool
 			want    string
 		}{{false, c.nfd}, {true, c.nfc}} {
-			n := newNstr(c.in)
+			n := newNstr(c.in, nil)
 			if err := n.normalizeForm(false, f.compose); err != nil {
 				t.Fatal(err)
 			}

@@ -121,7 +121,7 @@ type bestNode struct {
 	startsAt int32 // -1: none
 }
 
-func (u *unigram) tokenize(s string, out []token) ([]token, error) {
+func (u *unigram) tokenize(s string, out []token, sc *scratch) ([]token, error) {
 	if s == "" {
 		return out, nil
 	}

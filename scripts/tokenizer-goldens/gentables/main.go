@@ -39,10 +39,10 @@ import (
 )
 
 type oracle struct {
-	Generator string                       `json:"generator"`
+	Generator  string                       `json:"generator"`
 	Sets       map[string][][2]rune         `json:"sets"`
 	Categories map[string][][2]rune         `json:"categories"`
-	Maps      map[string]map[string]string `json:"maps"`
+	Maps       map[string]map[string]string `json:"maps"`
 }
 
 func main() {
