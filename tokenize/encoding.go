@@ -51,14 +51,14 @@ func (e *Encoding) reset(n int) {
 	ints := make([]int, 2*n)
 	*e = Encoding{
 		IDs:               i32[0:0:n],
-		TypeIDs:           i32[n:n : 2*n],
+		TypeIDs:           i32[n : n : 2*n],
 		Tokens:            make([]string, 0, n),
 		Offsets:           offs[0:0:n],
-		ByteOffsets:       offs[n:n : 2*n],
+		ByteOffsets:       offs[n : n : 2*n],
 		SpecialTokensMask: u8[0:0:n],
-		AttentionMask:     u8[n:n : 2*n],
+		AttentionMask:     u8[n : n : 2*n],
 		WordIDs:           ints[0:0:n],
-		seqBuf:            ints[n:n : 2*n],
+		seqBuf:            ints[n : n : 2*n],
 	}
 }
 

@@ -46,7 +46,7 @@ func (a *arena) bytes(n int) []byte {
 	}
 	l := len(a.b)
 	a.b = a.b[:l+n]
-	return a.b[l:l:l+n]
+	return a.b[l : l : l+n]
 }
 
 // spans returns an empty slice with capacity n.
@@ -59,7 +59,7 @@ func (a *arena) spans(n int) []span {
 	}
 	l := len(a.s)
 	a.s = a.s[:l+n]
-	return a.s[l:l:l+n]
+	return a.s[l : l : l+n]
 }
 
 // change is one output character of a transformation, as in Rust's transform(): c is 0 when the
