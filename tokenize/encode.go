@@ -12,6 +12,9 @@ import (
 
 var scratchPool = sync.Pool{New: func() any { return &scratch{} }}
 
+// maxWindows bounds the overflowing windows of a truncated pair (see postProcess).
+const maxWindows = 4096
+
 // Encode encodes one text.
 func (t *Tokenizer) Encode(text string, o Options) (*Encoding, error) {
 	return t.encode(text, "", false, o)
@@ -301,6 +304,11 @@ func (t *Tokenizer) postProcess(enc, pair *Encoding, o Options) (*Encoding, erro
 		}
 		if err := truncateEncodings(enc, pair, &params); err != nil {
 			return nil, err
+		}
+		// Rust combines every window of a pair with every window of the other sequence, and
+		// copies nested windows at each later merge (cubic); refuse what would take gigabytes.
+		if pair != nil && (len(enc.Overflowing)+1)*(len(pair.Overflowing)+1) > maxWindows {
+			return nil, fmt.Errorf("tokenize: truncation would produce more than %d overflowing windows", maxWindows)
 		}
 	}
 	var final *Encoding

@@ -22,6 +22,7 @@ type vocabulary struct {
 	ids    map[string]int32
 	tokens []string // by id; "" with present false for holes
 	has    []bool
+	sparse map[int32]string // instead of tokens when the ids are far from dense
 }
 
 func newVocabulary(m map[string]int32) (*vocabulary, error) {
@@ -33,17 +34,23 @@ func newVocabulary(m map[string]int32) (*vocabulary, error) {
 		}
 		maxID = max(maxID, id)
 	}
-	if maxID >= 1<<26 {
-		return nil, fmt.Errorf("token id %d too large", maxID)
-	}
-	v.tokens = make([]string, maxID+1)
-	v.has = make([]bool, maxID+1)
 	// Deterministic choice when two tokens share an id: the smallest string.
 	keys := make([]string, 0, len(m))
 	for tok := range m {
 		keys = append(keys, tok)
 	}
 	sort.Strings(keys)
+	if int(maxID) > 2*len(m)+1024 {
+		v.sparse = make(map[int32]string, len(m))
+		for _, tok := range keys {
+			if _, ok := v.sparse[m[tok]]; !ok {
+				v.sparse[m[tok]] = tok
+			}
+		}
+		return v, nil
+	}
+	v.tokens = make([]string, maxID+1)
+	v.has = make([]bool, maxID+1)
 	for _, tok := range keys {
 		id := m[tok]
 		if !v.has[id] {
@@ -59,6 +66,10 @@ func (v *vocabulary) tokenToID(tok string) (int32, bool) {
 }
 
 func (v *vocabulary) idToToken(id int32) (string, bool) {
+	if v.sparse != nil {
+		tok, ok := v.sparse[id]
+		return tok, ok
+	}
 	if id < 0 || int(id) >= len(v.tokens) || !v.has[id] {
 		return "", false
 	}

@@ -106,6 +106,9 @@ func readMaybeGz(path string) ([]byte, error) {
 
 // materialize builds a spec's tokenizer.json exactly like make-goldens.js.
 func materialize(t testing.TB, s oracleSpec) []byte {
+	if t == nil {
+		t = panicTB{}
+	}
 	t.Helper()
 	if s.Base == "" {
 		// Inline tokenizer: the patch is the whole document.
@@ -171,6 +174,12 @@ func materialize(t testing.TB, s oracleSpec) []byte {
 	}
 	return out
 }
+
+// panicTB lets materialize run outside a test (fuzz set-up); failures panic.
+type panicTB struct{ testing.TB }
+
+func (panicTB) Helper()            {}
+func (panicTB) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
 
 func nilToMinus(a []*int) []int {
 	if a == nil {
