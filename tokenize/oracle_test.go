@@ -178,7 +178,7 @@ func materialize(t testing.TB, s oracleSpec) []byte {
 // panicTB lets materialize run outside a test (fuzz set-up); failures panic.
 type panicTB struct{ testing.TB }
 
-func (panicTB) Helper()            {}
+func (panicTB) Helper()           {}
 func (panicTB) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
 
 func nilToMinus(a []*int) []int {
