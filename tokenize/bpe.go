@@ -242,6 +242,10 @@ func (b *bpe) tokenize(s string, out []token, sc *scratch) ([]token, error) {
 			return append(out, token{id, tok, 0, len(s)}), nil
 		}
 	}
+	cache := sc.bpeCacheFor(b)
+	if hit, ok := cache[s]; ok {
+		return b.emit(hit, out)
+	}
 	syms := sc.syms[:0]
 	defer func() { sc.syms = syms[:0] }()
 	add := func(id int32, n int) {
@@ -309,11 +313,21 @@ func (b *bpe) tokenize(s string, out []token, sc *scratch) ([]token, error) {
 		add(unkID, unkLen)
 	}
 	syms = b.mergeAll(syms, sc)
-	pos := 0
+	word := make([]cachedSym, 0, len(syms))
 	for _, sy := range syms {
-		if sy.len == 0 {
-			continue
+		if sy.len != 0 {
+			word = append(word, cachedSym{sy.id, sy.len})
 		}
+	}
+	if len(s) < bpeCacheMaxWord && len(cache) < bpeCacheSize {
+		cache[strings.Clone(s)] = word
+	}
+	return b.emit(word, out)
+}
+
+func (b *bpe) emit(word []cachedSym, out []token) ([]token, error) {
+	pos := 0
+	for _, sy := range word {
 		tok, ok := b.idToToken(sy.id)
 		if !ok {
 			return out, fmt.Errorf("tokenize: BPE: id %d has no token", sy.id)
@@ -322,6 +336,31 @@ func (b *bpe) tokenize(s string, out []token, sc *scratch) ([]token, error) {
 		pos += int(sy.len)
 	}
 	return out, nil
+}
+
+// The word cache mirrors Rust's per-thread BPE cache: it lives in the pooled scratch (so each
+// goroutine has its own and no lock is taken), words under 256 bytes, at most 10,000 per model.
+// Results are deterministic (dropout is not supported), so caching cannot change them.
+const (
+	bpeCacheMaxWord = 256
+	bpeCacheSize    = 10000
+)
+
+type cachedSym struct{ id, len int32 }
+
+func (sc *scratch) bpeCacheFor(b *bpe) map[string][]cachedSym {
+	if sc.bpeCaches == nil {
+		sc.bpeCaches = map[*bpe]map[string][]cachedSym{}
+	}
+	c, ok := sc.bpeCaches[b]
+	if !ok {
+		if len(sc.bpeCaches) >= 8 {
+			clear(sc.bpeCaches) // many tokenizers in turn: start over rather than grow
+		}
+		c = make(map[string][]cachedSym, 1024)
+		sc.bpeCaches[b] = c
+	}
+	return c
 }
 
 func (b *bpe) mergeAll(syms []symbol, sc *scratch) []symbol {

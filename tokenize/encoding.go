@@ -251,40 +251,44 @@ func (e *Encoding) pad(target int, p *Padding) {
 		return
 	}
 	k := target - n
+	// One bulk allocation of the padded size (the arrays were allocated to the exact length).
+	g := newEncoding(target)
+	g.seqRanges, g.Overflowing = e.seqRanges, e.Overflowing
+	at := 0
 	if p.Direction == Left {
-		e.IDs = prepend(e.IDs, p.PadID, k)
-		e.TypeIDs = prepend(e.TypeIDs, p.PadTypeID, k)
-		e.Tokens = prepend(e.Tokens, p.PadToken, k)
-		e.WordIDs = prepend(e.WordIDs, -1, k)
-		e.AttentionMask = prepend(e.AttentionMask, 0, k)
-		e.SpecialTokensMask = prepend(e.SpecialTokensMask, 1, k)
-		e.Offsets = prepend(e.Offsets, Offset{}, k)
-		e.ByteOffsets = prepend(e.ByteOffsets, Offset{}, k)
-		for i := range e.seqRanges.all() {
-			e.seqRanges.r[i].start += k
-			e.seqRanges.r[i].end += k
+		at = k
+		for i := range g.seqRanges.all() {
+			g.seqRanges.r[i].start += k
+			g.seqRanges.r[i].end += k
 		}
-		return
 	}
-	for range k {
-		e.IDs = append(e.IDs, p.PadID)
-		e.TypeIDs = append(e.TypeIDs, p.PadTypeID)
-		e.Tokens = append(e.Tokens, p.PadToken)
-		e.WordIDs = append(e.WordIDs, -1)
-		e.AttentionMask = append(e.AttentionMask, 0)
-		e.SpecialTokensMask = append(e.SpecialTokensMask, 1)
-		e.Offsets = append(e.Offsets, Offset{})
-		e.ByteOffsets = append(e.ByteOffsets, Offset{})
+	g.IDs = g.IDs[:target]
+	g.TypeIDs = g.TypeIDs[:target]
+	g.Tokens = g.Tokens[:target]
+	g.WordIDs = g.WordIDs[:target]
+	g.AttentionMask = g.AttentionMask[:target]
+	g.SpecialTokensMask = g.SpecialTokensMask[:target]
+	g.Offsets = g.Offsets[:target]
+	g.ByteOffsets = g.ByteOffsets[:target]
+	copy(g.IDs[at:], e.IDs)
+	copy(g.TypeIDs[at:], e.TypeIDs)
+	copy(g.Tokens[at:], e.Tokens)
+	copy(g.WordIDs[at:], e.WordIDs)
+	copy(g.AttentionMask[at:], e.AttentionMask)
+	copy(g.SpecialTokensMask[at:], e.SpecialTokensMask)
+	copy(g.Offsets[at:], e.Offsets)
+	copy(g.ByteOffsets[at:], e.ByteOffsets)
+	lo, hi := n, target // the padded positions
+	if p.Direction == Left {
+		lo, hi = 0, k
 	}
+	for i := lo; i < hi; i++ {
+		g.IDs[i], g.TypeIDs[i], g.Tokens[i], g.WordIDs[i] = p.PadID, p.PadTypeID, p.PadToken, -1
+		g.AttentionMask[i], g.SpecialTokensMask[i] = 0, 1
+	}
+	*e = *g
 }
 
-func prepend[T any](s []T, v T, k int) []T {
-	out := make([]T, k, k+len(s))
-	for i := range out {
-		out[i] = v
-	}
-	return append(out, s...)
-}
 
 // padEncodings is pad_encodings: to the fixed length or the longest, rounded up to a multiple.
 func padEncodings(list []*Encoding, p *Padding) {

@@ -34,6 +34,8 @@ type scratch struct {
 	pt      pretok
 	syms    []symbol
 	heap    mergeHeap
+	// bpeCaches holds BPE results per model (see bpeCacheFor).
+	bpeCaches map[*bpe]map[string][]cachedSym
 }
 
 // split replaces every piece that has no tokens by the non-empty pieces fn makes of it.
