@@ -289,7 +289,6 @@ func (e *Encoding) pad(target int, p *Padding) {
 	*e = *g
 }
 
-
 // padEncodings is pad_encodings: to the fixed length or the longest, rounded up to a multiple.
 func padEncodings(list []*Encoding, p *Padding) {
 	if len(list) == 0 {
