@@ -283,3 +283,38 @@ func ExampleTokenizer_Encode() {
 	fmt.Println(e.IDs, e.Tokens, e.Offsets)
 	// Output: [101 7592 2088 102] [[CLS] hello world [SEP]] [{0 0} {0 5} {6 11} {0 0}]
 }
+
+// A processor after TemplateProcessing in a Sequence must not modify the template's shared
+// special-token encodings (that would race between goroutines and leak between calls).
+func TestTemplateThenRobertaIsStable(t *testing.T) {
+	js := mini(map[string]string{
+		"PRE": `{"type":"WhitespaceSplit"}`,
+		"POST": `{"type":"Sequence","processors":[` +
+			`{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"[UNK]","type_id":1}},{"Sequence":{"id":"A","type_id":1}}],` +
+			`"pair":[{"Sequence":{"id":"A","type_id":0}},{"Sequence":{"id":"B","type_id":1}}],"special_tokens":{"[UNK]":{"id":"[UNK]","ids":[0],"tokens":[" x "]}}},` +
+			`{"type":"RobertaProcessing","sep":["b",2],"cls":["a",1],"trim_offsets":true,"add_prefix_space":false}]}`,
+	})
+	tk, err := FromBytes([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := tk.Encode("a b", Options{AddSpecialTokens: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 20; k++ {
+				e, err := tk.Encode("a b", Options{AddSpecialTokens: true})
+				if err != nil || !reflect.DeepEqual(e, first) {
+					t.Errorf("call differs: %+v vs %+v (%v)", e, first, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -184,6 +184,8 @@ type templateProcessing struct {
 	specials     map[string]templateSpecial
 	// encodings of the special pieces, built once: merging only reads them.
 	singleEnc, pairEnc []*Encoding
+	// cloneSpecials is set when a later processor of a Sequence may modify what this one returns.
+	cloneSpecials bool
 }
 
 func (t *templateProcessing) count(tpl []templatePiece) int {
@@ -232,7 +234,11 @@ func (t *templateProcessing) process(encs []*Encoding, addSpecial bool) ([]*Enco
 			continue
 		}
 		if addSpecial {
-			out = append(out, pre[i])
+			if t.cloneSpecials {
+				out = append(out, pre[i].clone())
+			} else {
+				out = append(out, pre[i])
+			}
 		}
 	}
 	return out, nil
@@ -329,6 +335,11 @@ func buildPostProcessor(raw json.RawMessage) (postProcessor, error) {
 				return nil, fmt.Errorf("post_processor Sequence[%d]: %w", i, err)
 			}
 			seq = append(seq, p)
+		}
+		for _, p := range seq[:max(len(seq)-1, 0)] {
+			if t, ok := p.(*templateProcessing); ok {
+				t.cloneSpecials = true
+			}
 		}
 		return seq, nil
 	case "":
