@@ -1,7 +1,6 @@
 package tokenize
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -25,38 +24,25 @@ type bpe struct {
 
 const runeIDsSize = 0x800
 
-func buildBPE(raw json.RawMessage) (model, error) {
-	var c struct {
-		Vocab        json.RawMessage   `json:"vocab"`
-		Merges       []json.RawMessage `json:"merges"`
-		Unk          *string           `json:"unk_token"`
-		Prefix       *string           `json:"continuing_subword_prefix"`
-		Suffix       *string           `json:"end_of_word_suffix"`
-		FuseUnk      *bool             `json:"fuse_unk"`
-		ByteFallback *bool             `json:"byte_fallback"`
-		IgnoreMerges *bool             `json:"ignore_merges"`
-		Dropout      *float64          `json:"dropout"`
-	}
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("BPE: %w", err)
-	}
-	if c.Vocab == nil {
+func buildBPE(c *modelJSON) (model, error) {
+	if !c.Vocab.set || c.Vocab.m == nil {
 		return nil, fmt.Errorf("BPE: missing vocab")
+	}
+	if !c.Merges.set {
+		return nil, fmt.Errorf("BPE: missing merges")
 	}
 	if c.Dropout != nil && (*c.Dropout < 0 || *c.Dropout > 1) {
 		return nil, fmt.Errorf("BPE: dropout must be between 0 and 1")
 	}
-	m, err := decodeVocabMap(c.Vocab)
-	if err != nil {
-		return nil, fmt.Errorf("BPE vocab: %w", err)
-	}
+	m := c.Vocab.m
 	v, err := newVocabulary(m)
 	if err != nil {
 		return nil, fmt.Errorf("BPE vocab: %w", err)
 	}
-	b := &bpe{vocabulary: v, merges: make(map[uint64]uint64, len(c.Merges))}
-	if c.Unk != nil {
-		b.unk, b.hasUnk = *c.Unk, true
+	pairs := c.Merges.pairs
+	b := &bpe{vocabulary: v, merges: make(map[uint64]uint64, len(pairs))}
+	if c.UnkToken != nil {
+		b.unk, b.hasUnk = *c.UnkToken, true
 	}
 	if c.Prefix != nil {
 		b.prefix = *c.Prefix
@@ -68,10 +54,6 @@ func buildBPE(raw json.RawMessage) (model, error) {
 	b.byteFallback = boolOr(c.ByteFallback, false)
 	b.ignoreMerges = boolOr(c.IgnoreMerges, false)
 
-	pairs, err := parseMerges(c.Merges)
-	if err != nil {
-		return nil, fmt.Errorf("BPE merges: %w", err)
-	}
 	for rank, p := range pairs {
 		a, ok1 := m[p[0]]
 		bb, ok2 := m[p[1]]
@@ -109,39 +91,6 @@ func missing(m map[string]int32, p [2]string) string {
 		return p[0]
 	}
 	return p[1]
-}
-
-// parseMerges accepts both ["a b", ...] and [["a", "b"], ...].
-func parseMerges(raw []json.RawMessage) ([][2]string, error) {
-	out := make([][2]string, 0, len(raw))
-	for i, r := range raw {
-		var pair [2]string
-		if len(r) > 0 && r[0] == '"' {
-			var s string
-			if err := json.Unmarshal(r, &s); err != nil {
-				return nil, err
-			}
-			if strings.HasPrefix(s, "#version") {
-				continue
-			}
-			parts := strings.Split(s, " ")
-			if len(parts) != 2 {
-				return nil, fmt.Errorf("merge %d (%q) is not two tokens separated by a space", i, s)
-			}
-			pair = [2]string{parts[0], parts[1]}
-		} else {
-			var p []string
-			if err := json.Unmarshal(r, &p); err != nil {
-				return nil, fmt.Errorf("merge %d: %w", i, err)
-			}
-			if len(p) != 2 {
-				return nil, fmt.Errorf("merge %d has %d tokens", i, len(p))
-			}
-			pair = [2]string{p[0], p[1]}
-		}
-		out = append(out, pair)
-	}
-	return out, nil
 }
 
 // symbol is one element of a word being merged.

@@ -121,7 +121,7 @@ func fromBytes(data []byte) (t *Tokenizer, err error) {
 		PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
 		PostProcessor json.RawMessage `json:"post_processor"`
 		Decoder       json.RawMessage `json:"decoder"`
-		Model         json.RawMessage `json:"model"`
+		Model         *modelJSON      `json:"model"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("tokenize: invalid tokenizer.json: %w", err)
@@ -131,7 +131,7 @@ func fromBytes(data []byte) (t *Tokenizer, err error) {
 	}
 	t = &Tokenizer{}
 	wrap := func(err error) error { return fmt.Errorf("tokenize: %w", err) }
-	if !isNull(doc.Model) {
+	if doc.Model != nil {
 		if t.model, err = buildModel(doc.Model); err != nil {
 			return nil, wrap(err)
 		}
