@@ -1,10 +1,3 @@
-// Package tokenize is a pure-Go implementation of Hugging Face tokenizer.json tokenizers with the
-// exact behaviour of the Rust tokenizers library (0.23): normalizers with offset alignments,
-// pre-tokenizers, the WordPiece, BPE, Unigram and WordLevel models, added tokens, post-processors,
-// truncation, padding and decoders.
-//
-// Offsets are reported both as character (code point) offsets, as Python's tokenizers returns
-// for str input, and as byte offsets.
 package tokenize
 
 import (
