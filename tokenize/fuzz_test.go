@@ -132,7 +132,9 @@ func checkEncodingAt(t *testing.T, e *Encoding, text, pair string, overflow bool
 		if b.Start < 0 || b.Start > b.End || b.End > len(seq) && e.SpecialTokensMask[i] == 0 {
 			t.Fatalf("token %d %q: byte offsets %v outside %q", i, e.Tokens[i], b, seq)
 		}
-		if e.SpecialTokensMask[i] == 0 && e.SequenceIDs[i] >= 0 && !(overflow && pair != "") {
+		// Zero-width spans are skipped: offset trimming (ByteLevel, Roberta) collapses whitespace
+		// tokens to an empty span at their end, as Rust does.
+		if e.SpecialTokensMask[i] == 0 && e.SequenceIDs[i] >= 0 && !(overflow && pair != "") && o.Start < o.End {
 			if last, ok := lastStart[e.SequenceIDs[i]]; ok && o.Start < last {
 				t.Fatalf("token %d %q: offsets go backwards (%d after %d)", i, e.Tokens[i], o.Start, last)
 			}
