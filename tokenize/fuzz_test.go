@@ -1,7 +1,9 @@
 package tokenize
 
 import (
+	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -64,39 +66,76 @@ func fuzzLoad(t *testing.T, data []byte) {
 	}
 }
 
+// patchJSON replaces top-level entries of a tokenizer.json.
+func patchJSON(base []byte, patch map[string]string) ([]byte, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(base, &doc); err != nil {
+		return nil, err
+	}
+	for k, v := range patch {
+		doc[k] = json.RawMessage(v)
+	}
+	return json.Marshal(doc)
+}
+
+// fuzzTokenizers covers every model and most components with small files, so that each fuzz
+// worker starts quickly (the fuzzer treats a slow start as a hang).
 var fuzzTokenizers = sync.OnceValues(func() ([]*Tokenizer, error) {
 	var out []*Tokenizer
-	for _, p := range []string{
-		"real-tokenizers/bert-base-uncased/tokenizer.json", "real-tokenizers/gpt2/tokenizer.json",
-		"tokenizers/wordpiece.json", "tokenizers/bytelevel_bpe.json", "tokenizers/unigram.json",
-	} {
-		tk, err := FromFile(filepath.Join(fixturesDir, p))
+	add := func(data []byte, err error) error {
 		if err != nil {
-			return nil, err
+			return err
+		}
+		tk, err := FromBytes(data)
+		if err != nil {
+			return err
 		}
 		out = append(out, tk)
+		return nil
+	}
+	read := func(p string) ([]byte, error) { return readMaybeGz(p) }
+	for _, p := range []string{"real-tokenizers/bert-base-uncased/tokenizer.json", "tokenizers/wordpiece.json",
+		"tokenizers/bytelevel_bpe.json", "tokenizers/unigram.json"} {
+		if err := add(read(filepath.Join(fixturesDir, p))); err != nil {
+			return nil, err
+		}
 	}
 	for _, n := range []string{"t5_unigram", "llama_bpe", "wordlevel", "bpe_suffix", "ctc_chars"} {
-		b, err := readMaybeGz(filepath.Join("testdata/tokenizers", n+".json.gz"))
-		if err != nil {
+		if err := add(read(filepath.Join("testdata/tokenizers", n+".json.gz"))); err != nil {
 			return nil, err
 		}
-		tk, err := FromBytes(b)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, tk)
 	}
-	g, err := loadGoldens()
+	bl, err := read(filepath.Join(fixturesDir, "tokenizers/bytelevel_bpe.json"))
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range []string{"llama3_style", "roberta_style", "bert_misc", "xlmr_unigram", "camel_regexp2", "bert_scripts"} {
-		tk, err := FromBytes(materialize(nil, g.Specs[n]))
-		if err != nil {
+	wp, err := read(filepath.Join(fixturesDir, "tokenizers/wordpiece.json"))
+	if err != nil {
+		return nil, err
+	}
+	split := func(re string) string {
+		return `{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":` + strconv.Quote(re) +
+			`},"behavior":"Isolated","invert":false},{"type":"ByteLevel","add_prefix_space":false,"use_regex":false}]}`
+	}
+	variants := []struct {
+		base  []byte
+		patch map[string]string
+	}{
+		{bl, map[string]string{"pre_tokenizer": split(cl100kPattern), "normalizer": `{"type":"NFC"}`,
+			"post_processor": `{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<|endoftext|>","type_id":0}},{"Sequence":{"id":"A","type_id":0}}],"pair":[{"Sequence":{"id":"A","type_id":0}},{"SpecialToken":{"id":"<|endoftext|>","type_id":1}},{"Sequence":{"id":"B","type_id":1}}],"special_tokens":{"<|endoftext|>":{"id":"<|endoftext|>","ids":[0],"tokens":["<|endoftext|>"]}}}`}},
+		{bl, map[string]string{"pre_tokenizer": split(`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`)}},
+		{bl, map[string]string{"pre_tokenizer": split(`(?<=\p{Ll})(?=\p{Lu})|\b`),
+			"added_tokens":   `[{"id":0,"content":"<|endoftext|>","special":true,"normalized":false,"lstrip":true,"rstrip":true},{"id":1000,"content":"<mask>","special":true,"normalized":false,"lstrip":true}]`,
+			"post_processor": `{"type":"RobertaProcessing","sep":["<|endoftext|>",0],"cls":["<mask>",1000],"trim_offsets":true,"add_prefix_space":true}`}},
+		{wp, map[string]string{
+			"normalizer":    `{"type":"Sequence","normalizers":[{"type":"NFKD"},{"type":"StripAccents"},{"type":"Lowercase"},{"type":"Replace","pattern":{"Regex":"\\s+"},"content":" "},{"type":"Strip","strip_left":true,"strip_right":true}]}`,
+			"pre_tokenizer": `{"type":"Sequence","pretokenizers":[{"type":"Whitespace"},{"type":"Digits","individual_digits":true},{"type":"Punctuation","behavior":"Contiguous"},{"type":"UnicodeScripts"}]}`,
+			"added_tokens":  `[{"id":0,"content":"[PAD]","special":true,"normalized":false},{"id":1200,"content":"hello world","special":false,"normalized":true},{"id":1201,"content":"<sw>","special":true,"normalized":false,"single_word":true},{"id":1202,"content":"[R]","rstrip":true,"normalized":false}]`}},
+	}
+	for _, v := range variants {
+		if err := add(patchJSON(v.base, v.patch)); err != nil {
 			return nil, err
 		}
-		out = append(out, tk)
 	}
 	return out, nil
 })
@@ -153,11 +192,12 @@ func FuzzEncode(f *testing.F) {
 		f.Add(s, "pair text", uint8(0), uint8(0), uint8(0))
 		f.Add(s, "", uint8(7), uint8(9), uint8(2))
 	}
+	tks, err := fuzzTokenizers()
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, text, pair string, flags, maxLen, stride uint8) {
-		tks, err := fuzzTokenizers()
-		if err != nil {
-			t.Fatal(err)
-		}
+		var err error
 		o := Options{AddSpecialTokens: flags&1 != 0}
 		if flags&2 != 0 {
 			o.Truncation = &Truncation{MaxLength: int(maxLen % 40), Stride: int(stride % 8), Strategy: TruncationStrategy(flags >> 4 % 3), Direction: Direction(flags >> 3 & 1)}
