@@ -3,7 +3,7 @@ package tokenize
 import (
 	"encoding/json"
 	"fmt"
-	"unicode/utf8"
+	"strings"
 )
 
 // normalizer transforms the normalized text of a piece while keeping its alignments.
@@ -359,10 +359,11 @@ func (l literalPattern) findMatches(s string, out []match) ([]match, error) {
 	}
 	prev := 0
 	for i := 0; i+len(l) <= len(s); {
-		j := indexFrom(s, string(l), i)
+		j := strings.Index(s[i:], string(l))
 		if j < 0 {
 			break
 		}
+		j += i
 		if prev != j {
 			out = append(out, match{prev, j, false})
 		}
@@ -375,14 +376,3 @@ func (l literalPattern) findMatches(s string, out []match) ([]match, error) {
 	}
 	return out, nil
 }
-
-func indexFrom(s, sub string, from int) int {
-	for i := from; i+len(sub) <= len(s); i++ {
-		if s[i] == sub[0] && s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
-}
-
-var _ = utf8.RuneSelf
