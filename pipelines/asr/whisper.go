@@ -144,7 +144,13 @@ func (w *Whisper) Transcribe(ctx context.Context, pcm []float32, o Options) (Res
 	}
 	res := Result{Windows: len(wins)}
 
-	// Encoder: one feature sequence per window, all windows in one scheduler call.
+	// Encoder: one feature sequence per window, all windows in one scheduler call. The slot
+	// is taken before the features are computed, so the batcher may hold a batch for them
+	// (MaxQueueDelay) and windows of concurrent requests share encoder runs.
+	et, err := w.enc.Admit()
+	if err != nil {
+		return Result{}, fmt.Errorf("asr: encoder: %w", err)
+	}
 	start := time.Now()
 	seqs := make([]sched.Sequence, len(wins))
 	for i, win := range wins {
@@ -154,7 +160,7 @@ func (w *Whisper) Transcribe(ctx context.Context, pcm []float32, o Options) (Res
 		}}
 	}
 	res.Features = time.Since(start)
-	encRes, err := w.enc.Submit(ctx, seqs)
+	encRes, err := et.Run(ctx, seqs)
 	if err != nil {
 		return Result{}, fmt.Errorf("asr: encoder: %w", err)
 	}

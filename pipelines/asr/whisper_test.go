@@ -3,10 +3,14 @@ package asr
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/infergo/infergo/models"
 	"github.com/infergo/infergo/runtime"
@@ -150,5 +154,170 @@ func TestWhisperTeacherForced(t *testing.T) {
 	t.Logf("teacher-forced positions %d: logit at argmax max |Δ| %.2g, logits sum max |Δ| %.2g", len(argmaxes), worstMax, worstSum)
 	if worstMax > 1e-3 || worstSum > 1e-2 {
 		t.Fatalf("logits drift: %g at argmax, %g in the sum", worstMax, worstSum)
+	}
+}
+
+type batchSizes struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *batchSizes) Rejected()            {}
+func (b *batchSizes) Queued(time.Duration) {}
+func (b *batchSizes) Dropped()             {}
+func (b *batchSizes) Batch(s sched.BatchStats) {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, s.Size)
+	b.mu.Unlock()
+}
+
+// TestWhisperConcurrent runs different clips one at a time and then all at once: the results
+// must be identical, the encoder must have batched windows of different requests, and the
+// decode loop must have shared steps (fewer model calls than the requests alone).
+func TestWhisperConcurrent(t *testing.T) {
+	obs := &batchSizes{}
+	r := loadRepo(t, whisperDir, LoadOptions{Sched: sched.Config{MaxQueueDelay: 200 * time.Millisecond, Observer: obs}})
+	w := whisperOf(t, r)
+	files := []string{"speech.wav", "speech.flac", "speech_stereo.ogg", "speech_22k_stereo.wav", "speech.mp3", "long.ogg"}
+	pcms := make([][]float32, len(files))
+	for i, f := range files {
+		pcms[i] = loadPCM(t, filepath.Join(audioDir, f), 16000)
+	}
+	pcms = append(pcms, loadPCM(t, filepath.Join(whisperDir, "sample.wav"), 16000))
+	opts := []Options{{Language: "en", MaxNewTokens: 30}, {MaxNewTokens: 20}} // detected language too
+	ctx := context.Background()
+	want := make([]Result, len(pcms))
+	calls0 := w.loop.ModelCalls()
+	for i, pcm := range pcms {
+		res, err := r.Transcribe(ctx, pcm, opts[i%2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = res
+	}
+	alone := w.loop.ModelCalls() - calls0
+	obs.mu.Lock()
+	obs.sizes = nil
+	obs.mu.Unlock()
+
+	calls0 = w.loop.ModelCalls()
+	got := make([]Result, len(pcms))
+	errs := make([]error, len(pcms))
+	var wg sync.WaitGroup
+	for i, pcm := range pcms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = r.Transcribe(ctx, pcm, opts[i%2])
+		}()
+	}
+	wg.Wait()
+	together := w.loop.ModelCalls() - calls0
+	for i := range pcms {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if got[i].Text != want[i].Text || !reflect.DeepEqual(got[i].Sequences, want[i].Sequences) {
+			t.Fatalf("request %d: concurrent result differs from the lone one:\n%v\n%v", i, got[i].Sequences, want[i].Sequences)
+		}
+	}
+	obs.mu.Lock()
+	sizes := obs.sizes
+	obs.mu.Unlock()
+	if slices.Max(sizes) < 2 {
+		t.Fatalf("encoder batches %v: windows of concurrent requests never shared a run", sizes)
+	}
+	if together >= alone {
+		t.Fatalf("decode loop made %d model calls for the concurrent requests, %d for them one at a time", together, alone)
+	}
+	t.Logf("encoder batch sizes %v; decoder model calls %d together vs %d alone", sizes, together, alone)
+}
+
+// TestWhisperLongAudio transcribes 35 s of speech: two 30 s windows overlapping by 10 s,
+// each decoded exactly as that stretch of audio alone, stitched into one text.
+func TestWhisperLongAudio(t *testing.T) {
+	r := loadRepo(t, whisperDir, LoadOptions{})
+	pcm := loadPCM(t, filepath.Join(audioDir, "long.ogg"), 16000)
+	if len(pcm) <= 480000 {
+		t.Fatalf("long.ogg is %d samples, want more than 30 s", len(pcm))
+	}
+	ctx := context.Background()
+	o := Options{Language: "en", MaxNewTokens: 40}
+	res, err := r.Transcribe(ctx, pcm, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Windows != 2 || len(res.Sequences) != 2 {
+		t.Fatalf("%d windows, want 2", res.Windows)
+	}
+	parts := [][]float32{pcm[:480000], pcm[320000:]}
+	var texts [][]int32
+	w := whisperOf(t, r)
+	for i, part := range parts {
+		one, err := r.Transcribe(ctx, part, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(one.Sequences[0], res.Sequences[i]) {
+			t.Fatalf("window %d decodes differently inside the long request", i)
+		}
+		var text []int32
+		for _, id := range one.Sequences[0] {
+			if !w.tok.IsSpecial(id) {
+				text = append(text, id)
+			}
+		}
+		texts = append(texts, text)
+	}
+	if want := w.decode(longestCommonSequence(texts)); res.Text != want || res.Text == "" {
+		t.Fatalf("long text %q, want the stitched %q", res.Text, want)
+	}
+	// Explicit chunking parameters are honoured, and bad ones refused.
+	res, err = r.Transcribe(ctx, pcm, Options{Language: "en", MaxNewTokens: 5, ChunkLength: 10, StrideLength: 2})
+	if err != nil || res.Windows != 6 {
+		t.Fatalf("10 s chunks: %d windows, %v", res.Windows, err)
+	}
+	var ie *InvalidError
+	if _, err := r.Transcribe(ctx, pcm, Options{ChunkLength: 40}); !errors.As(err, &ie) {
+		t.Fatalf("40 s chunks: %v", err)
+	}
+	if _, err := r.Transcribe(ctx, pcm, Options{ChunkLength: 10, StrideLength: 6}); !errors.As(err, &ie) {
+		t.Fatalf("stride over half the chunk: %v", err)
+	}
+}
+
+func TestWhisperOptions(t *testing.T) {
+	r := loadRepo(t, whisperDir, LoadOptions{})
+	pcm := loadPCM(t, filepath.Join(whisperDir, "sample.wav"), 16000)
+	ctx := context.Background()
+	var ie *InvalidError
+	for _, o := range []Options{
+		{Timestamps: true},    // no timestamp tokens in the fixture vocabulary
+		{Language: "klingon"}, // unknown language
+		{Task: "summarize"},   // unknown task
+		{MaxNewTokens: 445},   // 4 + 445 > max_target_positions 448
+		{Timestamps: true, WordTimestamps: true},
+	} {
+		if _, err := r.Transcribe(ctx, pcm, o); !errors.As(err, &ie) {
+			t.Errorf("%+v: %v, want an InvalidError", o, err)
+		}
+	}
+	// Language by name, code or token; task translate.
+	for _, lang := range []string{"german", "de", "<|de|>", "German"} {
+		res, err := r.Transcribe(ctx, pcm, Options{Language: lang, Task: "translate", MaxNewTokens: 2})
+		if err != nil || !slices.Equal(res.Sequences[0][:4], []int32{1, 3, 4, 9}) {
+			t.Fatalf("%s: %v %v", lang, res.Sequences, err)
+		}
+	}
+	// Detection picks the most likely language token (the fixture's random model says de).
+	res, err := r.Transcribe(ctx, pcm, Options{MaxNewTokens: 2})
+	if err != nil || !slices.Equal(res.Sequences[0][:4], []int32{1, 3, 5, 9}) {
+		t.Fatalf("detected prompt %v %v", res.Sequences, err)
+	}
+	// A cancelled request ends with the context's error.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := r.Transcribe(cctx, pcm, Options{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
 	}
 }
