@@ -255,11 +255,18 @@ func (d *whisperDecoder) runFirst(ctx context.Context, states []*whisperSeq, n i
 	}
 	if g.merged {
 		in[g.f.inUseCache] = runtime.NewTensor([]int64{1}, []bool{false})
-		for i := range g.f.inPastDec {
-			empty := []int64{int64(b), int64(d.heads(fi, g.f.inPastDec[i])), 0, int64(d.dims(fi, g.f.inPastDec[i]))}
-			in[g.f.inPastDec[i]] = runtime.Tensor{Shape: empty, Data: d.emptyF32}
-			emptyE := []int64{int64(b), int64(d.heads(fi, g.f.inPastEnc[i])), 0, int64(d.dims(fi, g.f.inPastEnc[i]))}
-			in[g.f.inPastEnc[i]] = runtime.Tensor{Shape: emptyE, Data: d.emptyF32}
+		// The prompt branch ignores the past: feed the smallest tensors the graph accepts,
+		// length 0 unless the export fixed the length (some fix the encoder's 1500).
+		for _, idx := range append(append([]int(nil), g.f.inPastDec...), g.f.inPastEnc...) {
+			shape := []int64{int64(b), d.heads(fi, idx), 0, d.dims(fi, idx)}
+			if decl := fi.Inputs[idx].Shape; len(decl) == 4 && decl[2] > 0 {
+				shape[2] = decl[2]
+			}
+			if runtime.Elements(shape) == 0 {
+				in[idx] = runtime.Tensor{Shape: shape, Data: d.emptyF32}
+			} else {
+				in[idx] = runtime.Zeros[float32](shape...)
+			}
 		}
 	}
 	out := make([]runtime.Tensor, len(fi.Outputs))
