@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/infergo/infergo/bench/whispermodel"
 	"github.com/infergo/infergo/internal/testutil"
 	"github.com/infergo/infergo/models"
 	"github.com/infergo/infergo/pipelines"
@@ -249,4 +250,51 @@ func TestASRWrongModel(t *testing.T) {
 	if r.Status != 500 || !json.Valid(r.Body) {
 		t.Fatalf("%d %s", r.Status, r.Body)
 	}
+}
+
+// TestASRTimestampsHTTP: with timestamps asked, the body is {"text", "chunks"} and every
+// chunk is {"text", "timestamp": [start, end]} (Whisper-shaped model with timestamp tokens).
+func TestASRTimestampsHTTP(t *testing.T) {
+	shape := whispermodel.Shape{Name: "small", DModel: 64, Heads: 4, FFN: 128, EncoderLayers: 2,
+		DecoderLayers: 2, Vocab: 51865, Mels: 80, SourcePositions: 1500, TargetPosits: 448}
+	dir, err := whispermodel.Write(testutil.Root(), t.TempDir(), shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := ort.NewEnvironment("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Close() })
+	repo, err := models.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := pipelines.Load(context.Background(), repo, pipelines.LoadOptions{Opener: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	in := startSpeech(t, m, "")
+	body, _ := json.Marshal(map[string]any{"inputs": base64.StdEncoding.EncodeToString(audioFile(t, "speech.flac")),
+		"parameters": map[string]any{"return_timestamps": true, "generate_kwargs": map[string]any{"language": "en", "max_new_tokens": 40}}})
+	r := st.Do(t, "POST", in.URL+"/", body)
+	var out map[string]json.RawMessage
+	if r.Status != 200 || json.Unmarshal(r.Body, &out) != nil || len(out) != 2 || out["text"] == nil || out["chunks"] == nil {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	var chunks []map[string]json.RawMessage
+	if err := json.Unmarshal(out["chunks"], &chunks); err != nil || len(chunks) == 0 {
+		t.Fatalf("chunks %s", out["chunks"])
+	}
+	for _, c := range chunks {
+		var ts []*float64
+		if len(c) != 2 || json.Unmarshal(c["timestamp"], &ts) != nil || len(ts) != 2 || ts[0] == nil {
+			t.Fatalf("chunk %v", c)
+		}
+	}
+	// Asked without timestamps, the same request has only "text".
+	body, _ = json.Marshal(map[string]any{"inputs": base64.StdEncoding.EncodeToString(audioFile(t, "speech.flac")),
+		"parameters": map[string]any{"generate_kwargs": map[string]any{"language": "en", "max_new_tokens": 5}}})
+	textOf(t, st.Do(t, "POST", in.URL+"/", body))
 }
