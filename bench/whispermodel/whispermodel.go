@@ -166,9 +166,12 @@ type gb struct {
 	*ox.Builder
 	s      Shape
 	consts map[string]string
+	values map[string][]float32 // random weights by name
 }
 
-func newGB(s Shape) *gb { return &gb{Builder: &ox.Builder{}, s: s, consts: map[string]string{}} }
+func newGB(s Shape) *gb {
+	return &gb{Builder: &ox.Builder{}, s: s, consts: map[string]string{}, values: map[string][]float32{}}
+}
 
 // weight adds a random normal (std 0.02) initializer; the values depend only on its name,
 // so the two decoder graphs share their weights exactly.
@@ -184,7 +187,20 @@ func (g *gb) weight(name string, dims ...int64) string {
 	for i := range v {
 		v[i] = float32(rng.NormFloat64() * 0.02)
 	}
+	g.values[name] = v
 	return g.Floats(name, dims, v)
+}
+
+// transposed adds the [cols, rows] transpose of the random initializer src [rows, cols].
+func (g *gb) transposed(src, name string, rows, cols int64) string {
+	v := g.values[src]
+	t := make([]float32, len(v))
+	for r := int64(0); r < rows; r++ {
+		for c := int64(0); c < cols; c++ {
+			t[c*rows+r] = v[r*cols+c]
+		}
+	}
+	return g.Floats(name, []int64{cols, rows}, t)
 }
 
 func (g *gb) fill(name string, x float32, dims ...int64) string {
@@ -385,8 +401,8 @@ func decoder(s Shape, withPast bool) []byte {
 		x = g.mlp(g.Op("Add", []string{x, a}), p)
 	}
 	x = g.layerNorm(x, "decoder.layer_norm")
-	// Tied output projection: logits = x · embedᵀ.
-	g.Node("MatMul", []string{x, g.Op("Transpose", []string{embed}, ox.Is("perm", 1, 0))}, []string{"logits"})
+	// Tied output projection, logits = x · embedᵀ, stored transposed as exports fold it.
+	g.Node("MatMul", []string{x, g.transposed(embed, "proj_out.weight", int64(s.Vocab), d)}, []string{"logits"})
 	g.Output("logits", ox.Float, ox.P("batch_size"), ox.P("decoder_sequence_length"), ox.D(int64(s.Vocab)))
 	if withPast {
 		return g.Model("whisper_decoder_with_past")
