@@ -39,6 +39,7 @@ var (
 	routeSimilarity = &route{"POST /similarity", protoTEI, (*Server).handleSimilarity}
 	routeTokenize   = &route{"POST /tokenize", protoTEI, (*Server).handleTokenize}
 	routeDecode     = &route{"POST /decode", protoTEI, (*Server).handleDecode}
+	routePredict    = &route{"POST /predict", protoTEI, (*Server).handlePredict}
 	routeOpenAI     = &route{"POST /v1/embeddings", protoOpenAI, (*Server).handleOpenAI}
 	routeMethod     = &route{"other", protoAIC, (*Server).handleMethodNotAllowed}
 	routeWebhook    = &route{"POST /webhooks/hub", protoTEI, (*Server).handleWebhook}
@@ -69,6 +70,8 @@ func selectRoute(method, path string) *route {
 			return routeTokenize
 		case "/decode":
 			return routeDecode
+		case "/predict":
+			return routePredict
 		case "/v1/embeddings", "/embeddings":
 			return routeOpenAI
 		case "/webhooks/hub":
