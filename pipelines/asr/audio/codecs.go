@@ -86,6 +86,7 @@ func decodeVorbis(data []byte, limit func(int) int) (c clip, err error) {
 	max := limit(rate)
 	buf := make([]float32, 4096*channels)
 	var out []float32
+	idle := 0 // consecutive reads that returned nothing
 	for {
 		n, err := r.Read(buf)
 		out = append(out, buf[:n]...)
@@ -101,7 +102,10 @@ func decodeVorbis(data []byte, limit func(int) int) (c clip, err error) {
 			}
 			return clip{}, err
 		}
-		if n == 0 {
+		if n > 0 {
+			idle = 0
+		} else if idle++; idle > 1000 {
+			// A corrupt stream must not spin forever.
 			return clip{}, errors.New("decoder made no progress")
 		}
 	}
