@@ -188,5 +188,3 @@ func TestEOSEndsSequence(t *testing.T) {
 		}
 	}
 }
-
-

@@ -31,10 +31,10 @@ type Sampling struct {
 // sampler chooses tokens for one sequence. It owns scratch space; it is not safe for
 // concurrent use (the decode loop uses it from one goroutine).
 type sampler struct {
-	p   Sampling
-	eos []int32
-	rng *rand.Rand
-	idx []int32   // scratch: candidate token ids
+	p    Sampling
+	eos  []int32
+	rng  *rand.Rand
+	idx  []int32  // scratch: candidate token ids
 	seen []uint64 // scratch: bitset of ids already penalised this step
 }
 
