@@ -166,6 +166,11 @@ func (d *Decoder) Layout() Layout { return d.layout }
 // Vocab returns the size of the logits' last dimension.
 func (d *Decoder) Vocab() int { return d.vocab }
 
+// BytesPerPosition is the KV-cache memory one sequence position takes (0 without a cache).
+func (d *Decoder) BytesPerPosition() int {
+	return len(d.inPast) * d.heads * d.dim * 4
+}
+
 // KVStats reports the floats copied to manage the KV cache and the buffer allocations made,
 // for benchmarks (only read it while the loop is idle or from the loop goroutine).
 func (d *Decoder) KVStats() (copied, allocs int64) {

@@ -214,12 +214,14 @@ func (l *DecodeLoop) finished(live []*Seq, reserved *int) []*Seq {
 }
 
 // end delivers s's final event and releases its request's slot after its last sequence.
+// The slot is released first, so a request that sees its last final event and admits the
+// next request at once is not refused.
 func (l *DecodeLoop) end(s *Seq, r FinishReason, err error) {
-	s.stream.end(r, err)
-	l.cfg.Observer.Finished(r, err, s.steps)
 	if s.ticket.left.Add(-1) == 0 {
 		l.admitted.Add(-1)
 	}
+	l.cfg.Observer.Finished(r, err, s.steps)
+	s.stream.end(r, err)
 }
 
 // takePending moves started sequences to the loop. With stop set, Start fails from now on.
