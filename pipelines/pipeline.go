@@ -114,10 +114,13 @@ type TextTokenizer interface {
 // meanings. Start from TextGenerator.GenerateDefaults (the model's generation_config.json)
 // and override what the request sets.
 type GenerateParams struct {
-	// MaxNewTokens bounds the generated tokens (≥ 1).
+	// MaxNewTokens bounds the generated tokens (≥ 1; 0 with MaxLength set).
 	MaxNewTokens int
 	// MinNewTokens forbids end-of-sequence before this many tokens.
 	MinNewTokens int
+	// MaxLength and MinLength, when set (> 0), count prompt and new tokens together, as
+	// transformers' max_length/min_length; MaxLength applies only when MaxNewTokens is 0.
+	MaxLength, MinLength int
 	// DoSample samples instead of greedy search; Temperature (> 0), TopK (0: off), TopP
 	// (1: off) and Seed only matter when it is set.
 	DoSample    bool
@@ -161,6 +164,9 @@ type GenerateEvent struct {
 	// Safe is output text newly known not to be part of a stop sequence: streaming routes
 	// that cut stop sequences from the text send this instead of Token.Text.
 	Safe string
+	// Last marks the sequence's final token (end of sequence, stop sequence or length), so
+	// a stream can attach its summary to it. A sequence cut by MaxTime may end without one.
+	Last bool
 }
 
 // Generation is one generated sequence.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -94,7 +95,7 @@ func (g *TextGeneration) pick() *sched.DecodeLoop {
 // validate checks p with transformers' rules and messages where they exist.
 func (g *TextGeneration) validate(p GenerateParams) error {
 	switch {
-	case p.MaxNewTokens < 1:
+	case p.MaxNewTokens < 0 || (p.MaxNewTokens == 0 && p.MaxLength <= 0):
 		return Invalidf("max_new_tokens", "`max_new_tokens` must be strictly positive")
 	case p.MaxNewTokens > g.maxNew:
 		return Invalidf("max_new_tokens", "`max_new_tokens` must be <= %d. Given: %d", g.maxNew, p.MaxNewTokens)
@@ -168,6 +169,14 @@ func (g *TextGeneration) Generate(ctx context.Context, prompt string, p Generate
 	if len(ids) == 0 {
 		return nil, stats, EmptyError("inputs", "`inputs` cannot be empty")
 	}
+	if p.MaxNewTokens == 0 {
+		// transformers: max_length counts the prompt; a prompt that already reaches it gets
+		// one token (with a warning there).
+		p.MaxNewTokens = max(p.MaxLength-len(ids), 1)
+	}
+	if p.MinLength > 0 {
+		p.MinNewTokens = max(p.MinNewTokens, p.MinLength-len(ids))
+	}
 	if len(ids)+p.MaxNewTokens > g.maxTotal {
 		return nil, stats, Invalidf("inputs", "`inputs` tokens + `max_new_tokens` must be <= %d. Given: %d `inputs` tokens and %d `max_new_tokens`", g.maxTotal, len(ids), p.MaxNewTokens)
 	}
@@ -202,7 +211,7 @@ func (g *TextGeneration) Generate(ctx context.Context, prompt string, p Generate
 	}
 	out := make([]Generation, len(streams))
 	for i, st := range streams {
-		gen, err := g.collect(ctx, i, st, ids, p.Stop, emit, &stats, start)
+		gen, err := g.collect(ctx, i, st, ids, p, deadline, emit, &stats, start)
 		if err != nil {
 			stopAll()
 			return nil, stats, err
@@ -215,8 +224,9 @@ func (g *TextGeneration) Generate(ctx context.Context, prompt string, p Generate
 }
 
 // collect reads one sequence's tokens, turns them into text and watches for stop sequences.
-func (g *TextGeneration) collect(ctx context.Context, index int, st *sched.Stream, prompt []int32, stops []string,
-	emit func(GenerateEvent) error, stats *Stats, start time.Time) (Generation, error) {
+func (g *TextGeneration) collect(ctx context.Context, index int, st *sched.Stream, prompt []int32, p GenerateParams,
+	deadline time.Time, emit func(GenerateEvent) error, stats *Stats, start time.Time) (Generation, error) {
+	stops := p.Stop
 	gen := Generation{StopIndex: -1}
 	detok := textgen.NewDetokenizer(g.tok, prompt)
 	match := textgen.NewStopMatcher(stops)
@@ -256,6 +266,8 @@ func (g *TextGeneration) collect(ctx context.Context, index int, st *sched.Strea
 				safe = n
 			}
 		}
+		ev.Last = gen.FinishReason != "" || slices.Contains(g.eos, t.ID) || len(gen.Tokens) == p.MaxNewTokens ||
+			(!deadline.IsZero() && !time.Now().Before(deadline))
 		if emit != nil {
 			if err := emit(ev); err != nil {
 				st.Stop()
@@ -281,8 +293,8 @@ func (g *TextGeneration) collect(ctx context.Context, index int, st *sched.Strea
 		// stream withheld; find the stop sequence again in the final text.
 		stop := match.Text()[gen.StopIndex:]
 		for _, s := range stops {
-			if s != "" && len(stop) >= len(s) && stop[:len(s)] == s {
-				if i := indexFrom(text, s, 0); i >= 0 {
+			if s != "" && strings.HasPrefix(stop, s) {
+				if i := strings.Index(text, s); i >= 0 {
 					gen.StopIndex = i
 				}
 				break
@@ -290,13 +302,4 @@ func (g *TextGeneration) collect(ctx context.Context, index int, st *sched.Strea
 		}
 	}
 	return gen, nil
-}
-
-func indexFrom(s, sub string, from int) int {
-	for i := from; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }

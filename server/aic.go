@@ -44,7 +44,9 @@ func (s *Server) handleAIC(rc *fasthttp.RequestCtx, st *reqState) {
 			return
 		}
 	}
-	if m.Embedder == nil || (task != pipelines.TaskFeatureExtraction && task != pipelines.TaskSentenceSimilarity) {
+	embeds := m.Embedder != nil && (task == pipelines.TaskFeatureExtraction || task == pipelines.TaskSentenceSimilarity)
+	generates := m.Generator != nil && task == pipelines.TaskTextGeneration
+	if !embeds && !generates {
 		// The containers' get_pipeline raises this for a task the image does not implement.
 		s.writeError(rc, st, errorf(kindUnsupported, "%s is not a valid pipeline for model : %s", task, m.Info.ModelID))
 		return
@@ -59,9 +61,12 @@ func (s *Server) handleAIC(rc *fasthttp.RequestCtx, st *reqState) {
 	b := s.getBuf()
 	defer s.putBuf(b)
 	var stats pipelines.Stats
-	if task == pipelines.TaskFeatureExtraction {
+	switch task {
+	case pipelines.TaskFeatureExtraction:
 		*b, stats, herr = s.runFeatureExtraction(ctx, m, req, lora, *b)
-	} else {
+	case pipelines.TaskTextGeneration:
+		*b, stats, herr = s.runTextGeneration(ctx, m, req, lora, *b)
+	default:
 		*b, stats, herr = s.runSentenceSimilarity(ctx, m, req, lora, *b)
 	}
 	h := &rc.Response.Header

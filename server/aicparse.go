@@ -77,6 +77,8 @@ func normalizeNLP(body []byte, task string) (*aicRequest, *httpError) {
 		msgs = validateStringOrBatch(req.inputs)
 	case pipelines.TaskSentenceSimilarity:
 		msgs = validateSimilarityInputs(req.inputs)
+	case pipelines.TaskTextGeneration:
+		msgs = validateTextGeneration(req)
 	}
 	if len(msgs) > 0 {
 		return nil, &httpError{kind: kindInvalid, msg: msgs[0], list: msgs}

@@ -44,6 +44,7 @@ type ModelFlags struct {
 	MaxQueueDelay         time.Duration `default:"1ms" env:"MAX_QUEUE_DELAY" help:"Longest a batch waits for requests that are still being tokenized."`
 	MaxConcurrentRequests int           `default:"512" env:"MAX_CONCURRENT_REQUESTS" help:"Requests admitted at once; beyond it the answer is 429 at once."`
 	MaxClientBatchSize    int           `default:"32" env:"MAX_CLIENT_BATCH_SIZE" help:"Inputs one request may carry."`
+	MaxBatchTotalTokens   int           `env:"MAX_BATCH_TOTAL_TOKENS" help:"Text generation: KV-cache positions (prompt + new tokens, summed over the sequences of one decode loop) reserved at once. Default: 1 GiB worth of cache."`
 }
 
 // ServeCmd runs the HTTP server.
@@ -87,6 +88,10 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	gobs, err := server.NewDecodeObserver(reg)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Task:               os.Getenv("TASK"),
 		ComputeType:        c.ComputeType,
@@ -97,7 +102,9 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 		Logger:             log,
 		Version:            version,
 		Load: func(ctx context.Context) (*pipelines.Model, error) {
-			return pipelines.Load(ctx, repo, c.loadOptions(env, obs, log))
+			o := c.loadOptions(env, obs, log)
+			o.Decode.Observer = gobs
+			return pipelines.Load(ctx, repo, o)
 		},
 	})
 	if err != nil {
@@ -197,6 +204,10 @@ func (c *ModelFlags) loadOptions(opener rt.Opener, obs sched.Observer, log *slog
 			MaxConcurrentRequests: c.MaxConcurrentRequests,
 			Workers:               workers,
 			Observer:              obs,
+		},
+		Decode: sched.DecodeConfig{
+			MaxBatchSize:   c.MaxBatchSize,
+			MaxBatchTokens: c.MaxBatchTotalTokens,
 		},
 		MaxClientBatchSize: c.MaxClientBatchSize,
 		Logger:             log,
