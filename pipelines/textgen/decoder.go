@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	goruntime "runtime"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/infergo/infergo/runtime"
 	"github.com/infergo/infergo/runtime/sched"
@@ -52,6 +54,8 @@ type Decoder struct {
 	inPast, outPresent               []int // per tensor (2 × layer: key, value)
 	outLogits                        int
 	heads, dim                       int
+
+	parallelAt int // rows × vocab from which token choices run in parallel
 
 	kv   *kvBatch    // cached layouts: the live batch
 	rows []*Sequence // cached layouts: row → sequence; no-cache: live sequences
@@ -100,7 +104,7 @@ func NewDecoder(sess runtime.Session, heads, headDim int) (*Decoder, error) {
 	d := &Decoder{
 		sess: sess, inIDs: info.Input("input_ids"), inMask: info.Input("attention_mask"),
 		inPos: info.Input("position_ids"), inUseCache: info.Input("use_cache_branch"),
-		outLogits: info.Output("logits"),
+		outLogits: info.Output("logits"), parallelAt: parallelFloats,
 	}
 	if d.inIDs < 0 || d.outLogits < 0 {
 		return nil, errors.New("textgen: the graph needs an input_ids input and a logits output")
@@ -305,12 +309,41 @@ func (d *Decoder) Step(ctx context.Context, live []*sched.Seq) error {
 		return err
 	}
 	d.kv.advance()
-	for _, s := range live {
+	d.chooseAll(live, func(s *sched.Seq) []float32 {
 		q := state(s)
 		q.kvLen++
-		d.choose(s, logits[q.row*d.vocab:][:d.vocab])
-	}
+		return logits[q.row*d.vocab:][:d.vocab]
+	})
 	return nil
+}
+
+// parallelFloats is the logits volume (rows × vocab) from which a step's token choices are
+// spread over all CPUs: a 50k vocabulary costs ~0.3 ms per row (softmax for the logprob,
+// top-k/p sorting), which would otherwise serialise the whole batch while the CPUs that ran
+// the model sit idle.
+const parallelFloats = 1 << 16
+
+// chooseAll picks the next token of every sequence; row returns a sequence's logits. Each
+// sequence is handled by exactly one goroutine (its sampler, ids and stream are its own).
+func (d *Decoder) chooseAll(live []*sched.Seq, row func(*sched.Seq) []float32) {
+	workers := min(goruntime.GOMAXPROCS(0), len(live))
+	if workers < 2 || len(live)*d.vocab < d.parallelAt {
+		for _, s := range live {
+			d.choose(s, row(s))
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(live); i += workers {
+				d.choose(live[i], row(live[i]))
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // stepNoCache recomputes every live sequence, in groups of equal length: these graphs may

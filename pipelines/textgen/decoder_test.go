@@ -143,6 +143,7 @@ func TestBatchedEqualsSingle(t *testing.T) {
 				want[i] = generate(t, single, j.prompt, j.steps, sampling(j, i), nil)
 			}
 			batched, d := loopFor(t, fixtureGraph(graph), sched.DecodeConfig{MaxBatchSize: 16})
+			d.parallelAt = 0 // exercise the parallel token choice
 			got := make([][]int32, len(jobs))
 			var wg sync.WaitGroup
 			for i, j := range jobs {
@@ -186,5 +187,59 @@ func TestEOSEndsSequence(t *testing.T) {
 		if id == eos[0] {
 			t.Errorf("eos at step %d despite min_new_tokens", i)
 		}
+	}
+}
+
+// kvCounter wraps a Decoder to count what a design that rebuilt the batch's past tensors
+// every step (copying every row's cache into fresh tensors) would copy.
+type kvCounter struct {
+	*Decoder
+	naive  int64
+	tokens int64
+}
+
+func (k *kvCounter) Step(ctx context.Context, live []*sched.Seq) error {
+	k.naive += int64(len(k.inPast) * k.kv.rows * k.kv.rowSize(k.kv.past))
+	k.tokens += int64(len(live))
+	return k.Decoder.Step(ctx, live)
+}
+
+// BenchmarkKVCopies runs 64 concurrent greedy sequences of random prompt and output lengths
+// (joining and leaving all the time) and reports the KV-cache floats this decoder copies per
+// generated token against a copy-the-batch-every-step design.
+func BenchmarkKVCopies(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		d, err := NewDecoder(openGraph(b, fixtureGraph("decoder_with_past_model.onnx")), 4, 16)
+		if err != nil {
+			b.Fatal(err)
+		}
+		kc := &kvCounter{Decoder: d}
+		l, err := sched.NewDecodeLoop(kc, sched.DecodeConfig{MaxBatchSize: 64})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(5, 6))
+		var wg sync.WaitGroup
+		for c := 0; c < 64; c++ {
+			wg.Add(1)
+			seed := rng.Uint64()
+			go func() {
+				defer wg.Done()
+				r := rand.New(rand.NewPCG(seed, 1))
+				for j := 0; j < 4; j++ {
+					p := make([]int32, 1+r.IntN(60))
+					for k := range p {
+						p[k] = int32(1 + r.IntN(999))
+					}
+					generate(b, l, p, 8+r.IntN(120), greedy, nil)
+				}
+			}()
+		}
+		wg.Wait()
+		l.Close(context.Background())
+		copied, allocs := d.KVStats()
+		b.ReportMetric(float64(copied)/float64(kc.tokens), "copied-floats/token")
+		b.ReportMetric(float64(kc.naive)/float64(kc.tokens), "naive-floats/token")
+		b.ReportMetric(float64(allocs), "allocs")
 	}
 }

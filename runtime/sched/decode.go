@@ -131,14 +131,16 @@ type Seq struct {
 	enqueued time.Time
 }
 
-// Emit delivers the sequence's next token to its request. Only a Decoder calls it, from
-// Prefill or Step.
+// Emit delivers the sequence's next token to its request. Only a Decoder calls it, during
+// Prefill or Step — from the calling goroutine or from goroutines the call starts and waits
+// for, one goroutine per sequence.
 func (s *Seq) Emit(t Token) {
 	s.steps++
 	s.stream.push(t)
 }
 
-// Finish ends the sequence after the current Prefill or Step (only a Decoder calls it).
+// Finish ends the sequence after the current Prefill or Step (only a Decoder calls it, with
+// the same rules as Emit).
 func (s *Seq) Finish(r FinishReason) {
 	if s.finish == FinishNone {
 		s.finish = r
