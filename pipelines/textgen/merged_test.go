@@ -252,7 +252,6 @@ func buildMerged(t *testing.T, withPast, dir string) string {
 	return path
 }
 
-
 func TestMergedDecoderParity(t *testing.T) {
 	g := loadGolden(t)
 	path := buildMerged(t, fixtureGraph("decoder_with_past_model.onnx"), t.TempDir())
