@@ -161,7 +161,9 @@ func (g *builder) op(op string, in []string, nOut int, attrs ...[]byte) []string
 	return out
 }
 
-func (g *builder) op1(op string, in []string, attrs ...[]byte) string { return g.op(op, in, 1, attrs...)[0] }
+func (g *builder) op1(op string, in []string, attrs ...[]byte) string {
+	return g.op(op, in, 1, attrs...)[0]
+}
 
 func (g *builder) node(op, name string, in, out []string, attrs ...[]byte) {
 	var b []byte
