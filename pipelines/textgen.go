@@ -197,7 +197,7 @@ func (g *TextGeneration) Generate(ctx context.Context, prompt string, p Generate
 		deadline = start.Add(p.MaxTime)
 	}
 	for i := range seqs {
-		seqs[i] = &sched.Seq{Cost: len(ids) + p.MaxNewTokens, MaxSteps: p.MaxNewTokens, Deadline: deadline,
+		seqs[i] = &sched.Seq{Cost: len(ids) + p.MaxNewTokens, Prompt: len(ids), MaxSteps: p.MaxNewTokens, Deadline: deadline,
 			State: textgen.NewSequence(ids, sp, g.eos, uint64(i))}
 	}
 	streams, err := ticket.Start(ctx, seqs...)

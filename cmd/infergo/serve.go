@@ -45,6 +45,7 @@ type ModelFlags struct {
 	MaxConcurrentRequests int           `default:"512" env:"MAX_CONCURRENT_REQUESTS" help:"Requests admitted at once; beyond it the answer is 429 at once."`
 	MaxClientBatchSize    int           `default:"32" env:"MAX_CLIENT_BATCH_SIZE" help:"Inputs one request may carry."`
 	MaxBatchTotalTokens   int           `env:"MAX_BATCH_TOTAL_TOKENS" help:"Text generation: KV-cache positions (prompt + new tokens, summed over the sequences of one decode loop) reserved at once. Default: 1 GiB worth of cache."`
+	MaxBatchPrefillTokens int           `default:"4096" env:"MAX_BATCH_PREFILL_TOKENS" help:"Text generation: prompt tokens that join a running batch in one prefill."`
 }
 
 // ServeCmd runs the HTTP server.
@@ -206,8 +207,9 @@ func (c *ModelFlags) loadOptions(opener rt.Opener, obs sched.Observer, log *slog
 			Observer:              obs,
 		},
 		Decode: sched.DecodeConfig{
-			MaxBatchSize:   c.MaxBatchSize,
-			MaxBatchTokens: c.MaxBatchTotalTokens,
+			MaxBatchSize:     c.MaxBatchSize,
+			MaxBatchTokens:   c.MaxBatchTotalTokens,
+			MaxPrefillTokens: c.MaxBatchPrefillTokens,
 		},
 		MaxClientBatchSize: c.MaxClientBatchSize,
 		Logger:             log,

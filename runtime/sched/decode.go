@@ -113,6 +113,9 @@ type Seq struct {
 	// Cost is what the sequence reserves of DecodeConfig.MaxBatchTokens while it is live: the
 	// most KV positions it can occupy (prompt plus new tokens). Must be positive.
 	Cost int
+	// Prompt is the work its Prefill does, in tokens (0 counts as 1), for
+	// DecodeConfig.MaxPrefillTokens (Whisper: the encoder frames plus the forced tokens).
+	Prompt int
 	// MaxSteps ends the sequence with FinishLength once it has emitted this many tokens
 	// (0: no limit; the Decoder must then end it).
 	MaxSteps int
@@ -232,6 +235,11 @@ type DecodeConfig struct {
 	// MaxBatchTokens bounds the sum of Seq.Cost over live sequences: the KV-cache budget
 	// (default 65536). A sequence whose Cost alone exceeds it still runs, alone.
 	MaxBatchTokens int
+	// MaxPrefillTokens bounds the Seq.Prompt sum of the sequences joining in one Prefill
+	// (default 4096, TGI's max_batch_prefill_tokens): a burst of arrivals joins over several
+	// iterations, each followed by a decode step, so live sequences keep streaming and the
+	// first arrivals get their first token sooner. A longer prompt still joins, alone.
+	MaxPrefillTokens int
 	// MaxConcurrentRequests bounds admitted requests; beyond it Admit fails (default 512).
 	MaxConcurrentRequests int
 	// Observer receives metrics; nil discards them.
@@ -247,6 +255,9 @@ func (c DecodeConfig) withDefaults() DecodeConfig {
 	}
 	if c.MaxConcurrentRequests <= 0 {
 		c.MaxConcurrentRequests = 512
+	}
+	if c.MaxPrefillTokens <= 0 {
+		c.MaxPrefillTokens = 4096
 	}
 	if c.Observer == nil {
 		c.Observer = nopDecodeObserver{}

@@ -277,6 +277,36 @@ func TestDecodeBudget(t *testing.T) {
 	}
 }
 
+// A burst of arrivals joins over several prefills under MaxPrefillTokens, with decode steps
+// in between.
+func TestDecodePrefillBudget(t *testing.T) {
+	d := newCountDecoder()
+	obs := &recObserver{}
+	l := newLoop(t, d, DecodeConfig{MaxPrefillTokens: 20, Observer: obs})
+	tk, _ := l.Admit()
+	var seqs []*Seq
+	for i := 0; i < 6; i++ {
+		s := seq(int32(i*100), 0, 5)
+		s.Prompt = 10 // two per prefill
+		seqs = append(seqs, s)
+	}
+	seqs = append(seqs, &Seq{Cost: 1, Prompt: 500, MaxSteps: 2, State: &countState{}}) // over budget: alone
+	sts, err := tk.Start(context.Background(), seqs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sts {
+		if _, err := drain(t, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.prefills != 4 || obs.maxJoin != 2 {
+		t.Errorf("%d prefills of at most %d sequences, want 4 of at most 2", obs.prefills, obs.maxJoin)
+	}
+}
+
 func TestDecodeCancelStopDeadline(t *testing.T) {
 	d := newCountDecoder()
 	d.delay = 2 * time.Millisecond
@@ -479,17 +509,22 @@ func TestDecodeStartErrors(t *testing.T) {
 }
 
 type recObserver struct {
-	mu     sync.Mutex
-	byErr  map[string]int
-	tokens []int
-	steps  int
+	mu       sync.Mutex
+	tokens   []int
+	steps    int
+	prefills int
+	maxJoin  int
 }
 
 func (o *recObserver) Rejected()            {}
 func (o *recObserver) Joined(time.Duration) {}
-func (o *recObserver) Step(StepStats) {
+func (o *recObserver) Step(s StepStats) {
 	o.mu.Lock()
 	o.steps++
+	if s.Prefill {
+		o.prefills++
+		o.maxJoin = max(o.maxJoin, s.Size)
+	}
 	o.mu.Unlock()
 }
 func (o *recObserver) Finished(r FinishReason, err error, n int) {

@@ -70,15 +70,19 @@ func (l *DecodeLoop) run() {
 		clear(queue[len(kept):])
 		queue = kept
 
-		// Joins, first come first served, under the size and KV budgets. A sequence larger
-		// than the whole budget runs when the batch is empty, alone.
-		n := 0
+		// Joins, first come first served, under the size, KV and prefill budgets. A sequence
+		// larger than a budget joins when nothing else would, alone.
+		n, prefill := 0, 0
 		for n < len(queue) && len(live)+n < l.cfg.MaxBatchSize {
-			c := queue[n].Cost
+			c, p := queue[n].Cost, max(queue[n].Prompt, 1)
 			if reserved+c > l.cfg.MaxBatchTokens && (len(live) > 0 || n > 0) {
 				break
 			}
+			if prefill+p > l.cfg.MaxPrefillTokens && n > 0 {
+				break
+			}
 			reserved += c
+			prefill += p
 			n++
 		}
 		if n > 0 {
