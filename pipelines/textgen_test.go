@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/infergo/infergo/internal/testutil"
+	"github.com/infergo/infergo/models"
 	"github.com/infergo/infergo/runtime/sched"
 )
 
@@ -230,5 +233,32 @@ func TestTextGenerationCancelAndOverload(t *testing.T) {
 	_, _, err := gen.Generate(context.Background(), "Hello", p, func(GenerateEvent) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Errorf("emit error: %v", err)
+	}
+}
+
+func TestGenerationDefaults(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("config.json", `{"model_type":"gpt2","eos_token_id":5}`)
+	repo, err := models.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, eos, err := generationDefaults(repo)
+	if err != nil || fmt.Sprint(eos) != "[5]" || p.MaxNewTokens != 20 || p.TopK != 50 || p.DoSample {
+		t.Errorf("config.json only: %+v %v %v", p, eos, err)
+	}
+	write("generation_config.json", `{"eos_token_id":[1,2],"do_sample":true,"top_k":10,"top_p":0.9,"temperature":0.7,"max_new_tokens":64,"repetition_penalty":1.1}`)
+	p, eos, err = generationDefaults(repo)
+	if err != nil || fmt.Sprint(eos) != "[1 2]" || !p.DoSample || p.TopK != 10 || p.TopP != 0.9 || p.Temperature != 0.7 || p.MaxNewTokens != 64 || p.RepetitionPenalty != 1.1 {
+		t.Errorf("generation_config.json: %+v %v %v", p, eos, err)
+	}
+	write("generation_config.json", `{"eos_token_id":"x"}`)
+	if _, _, err := generationDefaults(repo); err == nil {
+		t.Error("bad eos_token_id: no error")
 	}
 }
