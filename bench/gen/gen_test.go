@@ -39,10 +39,10 @@ var prompts = []string{
 const newTokens = 64
 
 func load(b *testing.B, loops, maxBatch int) *pipelines.Model {
-	return loadDir(b, testutil.Fixture("tiny-gpt2"), loops, 1, maxBatch)
+	return loadDir(b, testutil.Fixture("tiny-gpt2"), loops, 1, maxBatch, 0)
 }
 
-func loadDir(b *testing.B, dir string, loops, threads, maxBatch int) *pipelines.Model {
+func loadDir(b *testing.B, dir string, loops, threads, maxBatch, maxPrefill int) *pipelines.Model {
 	b.Helper()
 	env, err := ort.NewEnvironment("")
 	if err != nil {
@@ -57,7 +57,7 @@ func loadDir(b *testing.B, dir string, loops, threads, maxBatch int) *pipelines.
 		Task: pipelines.TaskTextGeneration, Opener: env,
 		Runtime: runtime.Options{IntraOpThreads: threads},
 		Sched:   sched.Config{Workers: loops, MaxConcurrentRequests: 1024},
-		Decode:  sched.DecodeConfig{MaxBatchSize: maxBatch},
+		Decode:  sched.DecodeConfig{MaxBatchSize: maxBatch, MaxPrefillTokens: maxPrefill},
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -79,17 +79,19 @@ func BenchmarkGenerateGPT2Small(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, c := range []struct {
-		name                     string
-		loops, threads, maxBatch int
-		streams                  []int
+		name                                 string
+		loops, threads, maxBatch, maxPrefill int
+		streams                              []int
 	}{
-		{"batched/loops=1/threads=2", 1, 2, 64, []int{1, 4, 16, 64}},
-		{"batched/loops=2/threads=1", 2, 1, 64, []int{1, 4, 16, 64}},
+		{"batched/loops=1/threads=2", 1, 2, 64, 0, []int{1, 4, 16, 64}},
+		{"batched/loops=2/threads=1", 2, 1, 64, 0, []int{1, 4, 16, 64}},
+		// A small prefill budget spreads the 64-stream burst over several iterations.
+		{"batched/loops=2/threads=1/prefill=64", 2, 1, 64, 64, []int{64}},
 		// One request at a time per loop: 64 streams would take many minutes.
-		{"unbatched/loops=1/threads=2", 1, 2, 1, []int{1, 16}},
+		{"unbatched/loops=1/threads=2", 1, 2, 1, 0, []int{1, 16}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			m := loadDir(b, dir, c.loops, c.threads, c.maxBatch) // once: loading takes tens of seconds
+			m := loadDir(b, dir, c.loops, c.threads, c.maxBatch, c.maxPrefill) // once: loading takes tens of seconds
 			for _, streams := range c.streams {
 				b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) { closedLoop(b, m, streams, 32) })
 			}
