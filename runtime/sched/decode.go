@@ -54,7 +54,8 @@ import (
 //     decoder over the forced prompt tokens, keeping the cross-attention KV computed once per
 //     sequence) — batching the joiners together where the graph allows, takes the sequences
 //     into the decoder's live state (their KV rows), and emits each one's first new token. The
-//     sequences already live are not passed; their state must survive untouched.
+//     sequences already live are not passed; their state must survive untouched. join is
+//     never empty.
 //   - Step(ctx, live) advances every live sequence by exactly one token: one forward pass
 //     over the whole batch where the graph allows (padding, attention mask and position ids
 //     are the Decoder's to build), several where it does not (Whisper's with-past graph has
@@ -69,6 +70,19 @@ import (
 //   - An error from Prefill fails all joiners; an error from Step fails every live sequence
 //     (each gets the error as its final event) and all of them are released. The decoder must
 //     stay usable for later Prefill calls. A panic is recovered and treated as an error.
+//   - Budgets: Seq.Cost is what the sequence may occupy of the KV cache (decoder positions);
+//     Seq.Prompt is its Prefill work, bounded per iteration by DecodeConfig.MaxPrefillTokens.
+//
+// Whisper in particular: State holds the sequence's token history, its self-attention KV, and
+// its cross-attention KV (present.*.encoder.* of its first decoder run, constant afterwards:
+// hf-inference-api §5.9), or the encoder output it is computed from. The forced prompt tokens
+// (<|startoftranscript|><|lang|><|task|><|notimestamps|>) are fed in Prefill; suppress_tokens
+// and begin_suppress_tokens are logits processing before the argmax, in Prefill and Step; eos
+// ends the sequence with Finish. Seq.Prompt should count the encoder work (its 1500 frames, or
+// any unit that makes MaxPrefillTokens bound the encoder passes per iteration) and Seq.Cost
+// the decoder positions (≤ max_target_positions). pipelines/textgen.Decoder is a complete
+// implementation to copy from: a left-padded KV batch fed back in place, joins and leaves that
+// copy only the rows that move, and grouped runs for graphs that cannot pad.
 type Decoder interface {
 	// Prefill takes new sequences into the batch and emits each one's first token.
 	Prefill(ctx context.Context, join []*Seq) error
