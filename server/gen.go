@@ -246,7 +246,9 @@ func (e *sse) streamTGI(w *bufio.Writer) {
 	}
 	if e.run.err != nil {
 		herr := classify(e.call.ctx, e.run.err, false)
-		e.st.err = herr
+		// The request's log line is already written (fasthttp runs the stream writer
+		// beside the handler's epilogue): log the failure here.
+		e.s.log.Warn("generation stream failed", "request_id", e.st.id, "error", herr.Error())
 		e.buf = append(e.buf[:0], "data:"...)
 		e.buf = herr.appendBody(e.buf, protoTGI)
 		e.buf = append(e.buf, "\n\n"...)
