@@ -465,3 +465,30 @@ func TestGenerationOverload(t *testing.T) {
 		t.Errorf("TGI overload body %s", r.Body)
 	}
 }
+
+// A stream cut by a hard shutdown ends with an SSE error event, not a silent close.
+func TestGenerateStreamShutdown(t *testing.T) {
+	g := startGPT(t, 5*time.Millisecond, 0)
+	resp := postStream(t, g.URL+"/generate_stream", `{"inputs":"Hello","parameters":{"max_new_tokens":250}}`)
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	go g.Shutdown(ctx)
+	var last string
+	for {
+		line, err := br.ReadString('\n')
+		if strings.HasPrefix(line, "data:") {
+			last = line
+		}
+		if err != nil {
+			break
+		}
+	}
+	if !strings.Contains(last, `"error_type":"unhealthy"`) {
+		t.Errorf("last event %q, want a shutdown error event", last)
+	}
+}
