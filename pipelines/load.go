@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -163,6 +164,24 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 		if m, err = loadTextGeneration(ctx, repo, o, sessions, closeSessions, tok, cfg, &mi, log); err != nil {
 			return nil, err
 		}
+	case TaskTokenClassification, TaskTextClassification:
+		s, err := sched.New(sessions, scfg)
+		if err != nil {
+			return nil, fmt.Errorf("pipelines: load %s: %w", repo.ID, err)
+		}
+		mi.MaxInputLength = maxInputLength(nil, cfg, tcfg)
+		fillLimits(&mi, s.Config())
+		m = NewModel(mi, func(ctx context.Context) error {
+			err := s.Close(ctx)
+			closeSessions()
+			return err
+		})
+		m.Tokenizer = NewTextTokenizer(tok)
+		if err := addClassifier(ctx, m, repo, task, tok, cfg, s); err != nil {
+			m.Close(ctx)
+			return nil, err
+		}
+		mi = m.Info
 	default:
 		return nil, fmt.Errorf("pipelines: task %q is not supported yet", task)
 	}
@@ -205,4 +224,68 @@ func padID(tok *tokenize.Tokenizer, cfg models.Config) int64 {
 		return *cfg.PadTokenID
 	}
 	return 0
+}
+
+// addClassifier gives m its token- or text-classification pipeline on scheduler s (labels
+// from config.json, limits from m.Info) and warms it up.
+func addClassifier(ctx context.Context, m *Model, repo *models.Repo, task string, tok *tokenize.Tokenizer, cfg models.Config, s *sched.Scheduler) error {
+	labels, err := cfg.Labels()
+	if err != nil {
+		return err
+	}
+	maxLen, maxBatch := m.Info.MaxInputLength, m.Info.MaxClientBatchSize
+	if task == TaskTokenClassification {
+		unk, err := unkToken(repo)
+		if err != nil {
+			return err
+		}
+		tc, err := NewTokenClassification(TokenClassificationConfig{Tokenizer: tok, Scheduler: s, Labels: labels,
+			MaxLength: maxLen, MaxClientBatchSize: maxBatch, UnkToken: unk})
+		if err != nil {
+			return err
+		}
+		m.Info.Labels, m.TokenClassifier = tc.Labels(), tc
+		_, _, err = tc.ClassifyTokens(ctx, []string{"Infergo warm-up"}, TokenClassifyOptions{})
+		if err != nil {
+			return fmt.Errorf("pipelines: warm up %s: %w", repo.ID, err)
+		}
+		return nil
+	}
+	xc, err := NewTextClassification(TextClassificationConfig{Tokenizer: tok, Scheduler: s, Labels: labels,
+		ProblemType: cfg.ProblemType, MaxLength: maxLen, MaxClientBatchSize: maxBatch})
+	if err != nil {
+		return err
+	}
+	m.Info.Labels, m.TextClassifier = xc.Labels(), xc
+	if _, _, err := xc.Classify(ctx, []TextInput{{Text: "Infergo warm-up"}}, TextClassifyOptions{Truncate: true}); err != nil {
+		return fmt.Errorf("pipelines: warm up %s: %w", repo.ID, err)
+	}
+	return nil
+}
+
+// unkToken reads the tokenizer's unknown token as transformers does: unk_token of
+// tokenizer_config.json, else of special_tokens_map.json (a string or an AddedToken object).
+func unkToken(repo *models.Repo) (string, error) {
+	for _, name := range []string{"tokenizer_config.json", "special_tokens_map.json"} {
+		if !repo.Has(name) {
+			continue
+		}
+		var c struct {
+			Unk json.RawMessage `json:"unk_token"`
+		}
+		if err := repo.ReadJSON(name, &c); err != nil {
+			return "", err
+		}
+		var s string
+		if json.Unmarshal(c.Unk, &s) == nil && s != "" {
+			return s, nil
+		}
+		var added struct {
+			Content string `json:"content"`
+		}
+		if json.Unmarshal(c.Unk, &added) == nil && added.Content != "" {
+			return added.Content, nil
+		}
+	}
+	return "", nil
 }

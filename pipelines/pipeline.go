@@ -95,6 +95,103 @@ type Embedder interface {
 	Similarity(ctx context.Context, source string, sentences []string, o EmbedOptions) ([]float32, Stats, error)
 }
 
+// Aggregation is a token-classification aggregation strategy (transformers'
+// AggregationStrategy): how token predictions become entities.
+type Aggregation string
+
+// Aggregation strategies.
+const (
+	// AggregateNone reports every token with its own label (B-/I- prefixes kept).
+	AggregateNone Aggregation = "none"
+	// AggregateSimple groups consecutive tokens of the same entity type.
+	AggregateSimple Aggregation = "simple"
+	// AggregateFirst, AggregateAverage and AggregateMax first give every word one label (that
+	// of its first token, of its averaged scores, or of its most confident token), then group
+	// like AggregateSimple.
+	AggregateFirst   Aggregation = "first"
+	AggregateAverage Aggregation = "average"
+	AggregateMax     Aggregation = "max"
+)
+
+// TokenClassifyOptions tune one token-classification call. The zero value means: simple
+// aggregation, ignore "O", the pipeline's default stride.
+type TokenClassifyOptions struct {
+	// Aggregation picks the strategy; "" is AggregateSimple.
+	Aggregation Aggregation
+	// IgnoreLabels drops entities with these labels (group labels after aggregation); nil
+	// means ["O"], an empty non-nil slice keeps every label.
+	IgnoreLabels []string
+	// Stride is how many tokens consecutive windows share when a text is longer than the
+	// model's maximum length; nil takes the pipeline's default.
+	Stride *int
+}
+
+// Entity is one classified token (AggregateNone) or one group of tokens.
+type Entity struct {
+	// Label is the predicted label: transformers' "entity" for AggregateNone (e.g. "B-PER"),
+	// "entity_group" otherwise (e.g. "PER").
+	Label string
+	// Score is the probability of Label (averaged over the group), in float32 like numpy.
+	Score float32
+	// Index is the token's position in the tokenized input, special tokens included
+	// (AggregateNone only; -1 otherwise). For inputs split into windows it counts from the
+	// start of the whole text, as if the model had no length limit.
+	Index int
+	// Word is the text transformers reconstructs by decoding the tokens (lower-cased for
+	// uncased tokenizers); Start and End are character (code point) offsets into the input.
+	Word       string
+	Start, End int
+}
+
+// TokenClassifier serves token-classification (NER). Implementations are safe for concurrent
+// use.
+type TokenClassifier interface {
+	// ClassifyTokens returns the entities of each text, in order.
+	ClassifyTokens(ctx context.Context, texts []string, o TokenClassifyOptions) ([][]Entity, Stats, error)
+}
+
+// ClassificationFunction maps logits to scores (transformers' function_to_apply).
+type ClassificationFunction string
+
+// Classification functions. FunctionDefault follows the model's config as transformers does:
+// none for regression, sigmoid for multi-label or single-logit models, softmax otherwise.
+const (
+	FunctionDefault ClassificationFunction = ""
+	FunctionSoftmax ClassificationFunction = "softmax"
+	FunctionSigmoid ClassificationFunction = "sigmoid"
+	FunctionNone    ClassificationFunction = "none"
+)
+
+// TextClassifyOptions tune one text-classification call.
+type TextClassifyOptions struct {
+	Function ClassificationFunction
+	// TopK keeps the k best labels; 0 keeps all. Labels are sorted by descending score.
+	TopK int
+	// Truncate cuts inputs longer than the model's maximum; when false such inputs are a
+	// ValidationError. TruncationDirection picks which end is cut.
+	Truncate            bool
+	TruncationDirection Direction
+}
+
+// TextInput is one text, or a pair of texts encoded with the tokenizer's pair template.
+type TextInput struct {
+	Text, Pair string
+	HasPair    bool
+}
+
+// LabelScore is one label with its score.
+type LabelScore struct {
+	Label string
+	Score float32
+}
+
+// TextClassifier serves text-classification (sequence classification, pairs included).
+// Implementations are safe for concurrent use.
+type TextClassifier interface {
+	// Classify returns each input's labels sorted by descending score.
+	Classify(ctx context.Context, inputs []TextInput, o TextClassifyOptions) ([][]LabelScore, Stats, error)
+}
+
 // Token is one token of a tokenized text, as TEI's /tokenize reports it.
 type Token struct {
 	ID      int32
@@ -228,6 +325,10 @@ type Model struct {
 	Tokenizer TextTokenizer
 	// Generator serves text-generation.
 	Generator TextGenerator
+	// TokenClassifier serves token-classification models, TextClassifier
+	// text-classification models.
+	TokenClassifier TokenClassifier
+	TextClassifier  TextClassifier
 
 	closeOnce sync.Once
 	close     func(ctx context.Context) error

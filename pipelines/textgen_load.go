@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"path"
+	"strings"
 
 	"github.com/infergo/infergo/models"
 	"github.com/infergo/infergo/pipelines/textgen"
@@ -23,8 +25,16 @@ var decoderGraphs = []string{
 	"onnx/decoder_model.onnx", "decoder_model.onnx",
 }
 
-// decoderGraph returns the graph to load for text generation.
+// decoderGraph returns the graph to load for text generation. A repo pulled from the Hub
+// lists the graphs the resolver chose for the task and variant: the preferred one of those.
 func decoderGraph(repo *models.Repo, name string) (string, error) {
+	for _, role := range []string{"decoder_model_merged", "decoder_with_past_model", "model", "decoder_model"} {
+		for _, g := range repo.Graphs {
+			if strings.HasPrefix(path.Base(g), role) && repo.Has(g) {
+				return g, nil
+			}
+		}
+	}
 	if name != "" {
 		return repo.ONNXFile(name)
 	}

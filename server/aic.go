@@ -44,9 +44,7 @@ func (s *Server) handleAIC(rc *fasthttp.RequestCtx, st *reqState) {
 			return
 		}
 	}
-	embeds := m.Embedder != nil && (task == pipelines.TaskFeatureExtraction || task == pipelines.TaskSentenceSimilarity)
-	generates := m.Generator != nil && task == pipelines.TaskTextGeneration
-	if !embeds && !generates {
+	if !aicServes(m, task) {
 		// The containers' get_pipeline raises this for a task the image does not implement.
 		s.writeError(rc, st, errorf(kindUnsupported, "%s is not a valid pipeline for model : %s", task, m.Info.ModelID))
 		return
@@ -66,8 +64,12 @@ func (s *Server) handleAIC(rc *fasthttp.RequestCtx, st *reqState) {
 		*b, stats, herr = s.runFeatureExtraction(ctx, m, req, lora, *b)
 	case pipelines.TaskTextGeneration:
 		*b, stats, herr = s.runTextGeneration(ctx, m, req, lora, *b)
-	default:
+	case pipelines.TaskSentenceSimilarity:
 		*b, stats, herr = s.runSentenceSimilarity(ctx, m, req, lora, *b)
+	case pipelines.TaskTokenClassification:
+		*b, stats, herr = s.runTokenClassification(ctx, m, req, lora, *b)
+	case pipelines.TaskTextClassification:
+		*b, stats, herr = s.runTextClassification(ctx, m, req, lora, *b)
 	}
 	h := &rc.Response.Header
 	h.Set("x-compute-time", strconv.FormatFloat(time.Since(st.start).Seconds(), 'f', 3, 64))
@@ -80,6 +82,21 @@ func (s *Server) handleAIC(rc *fasthttp.RequestCtx, st *reqState) {
 	s.metrics.stats(stats)
 	h.Set("x-compute-characters", strconv.Itoa(req.chars))
 	writeJSON(rc, fasthttp.StatusOK, *b)
+}
+
+// aicServes reports whether model m has the pipeline task needs.
+func aicServes(m *pipelines.Model, task string) bool {
+	switch task {
+	case pipelines.TaskFeatureExtraction, pipelines.TaskSentenceSimilarity:
+		return m.Embedder != nil
+	case pipelines.TaskTokenClassification:
+		return m.TokenClassifier != nil
+	case pipelines.TaskTextClassification:
+		return m.TextClassifier != nil
+	case pipelines.TaskTextGeneration:
+		return m.Generator != nil
+	}
+	return false
 }
 
 func notRecognized(task string) *httpError {

@@ -208,7 +208,7 @@ func TestTGIGenerate(t *testing.T) {
 	}
 	// Without details, and with return_full_text.
 	r = st.Post(t, g.URL+"/generate", `{"inputs":"`+c.Prompt+`","parameters":{"return_full_text":true}}`)
-	if string(r.Body) != `{"generated_text":`+jsonString(c.GeneratedText)+`}` {
+	if string(r.Body) != `{"generated_text":`+jsonStrNoEscape(c.GeneratedText)+`}` {
 		t.Errorf("full text: %s", r.Body)
 	}
 	errs := []struct{ body, want string }{
@@ -227,7 +227,7 @@ func TestTGIGenerate(t *testing.T) {
 	}
 }
 
-func jsonString(s string) string {
+func jsonStrNoEscape(s string) string {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -263,7 +263,7 @@ func postStream(t *testing.T, url, body string) *http.Response {
 func TestTGIGenerateStream(t *testing.T) {
 	g := startGPT(t, 0, 0)
 	for _, c := range gptGolden(t) {
-		resp := postStream(t, g.URL+"/generate_stream", `{"inputs":`+jsonString(c.Prompt)+`,"parameters":{"max_new_tokens":20}}`)
+		resp := postStream(t, g.URL+"/generate_stream", `{"inputs":`+jsonStrNoEscape(c.Prompt)+`,"parameters":{"max_new_tokens":20}}`)
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 			t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 		}

@@ -39,11 +39,14 @@ var (
 	routeSimilarity = &route{"POST /similarity", protoTEI, (*Server).handleSimilarity}
 	routeTokenize   = &route{"POST /tokenize", protoTEI, (*Server).handleTokenize}
 	routeDecode     = &route{"POST /decode", protoTEI, (*Server).handleDecode}
+	routePredict    = &route{"POST /predict", protoTEI, (*Server).handlePredict}
 	routeOpenAI     = &route{"POST /v1/embeddings", protoOpenAI, (*Server).handleOpenAI}
 	routeGenerate   = &route{"POST /generate", protoTGI, (*Server).handleGenerate}
 	routeGenStream  = &route{"POST /generate_stream", protoTGI, (*Server).handleGenerateStream}
 	routeComplete   = &route{"POST /v1/completions", protoOpenAI, (*Server).handleCompletions}
 	routeMethod     = &route{"other", protoAIC, (*Server).handleMethodNotAllowed}
+	routeWebhook    = &route{"POST /webhooks/hub", protoTEI, (*Server).handleWebhook}
+	routeReload     = &route{"POST /admin/reload", protoTEI, (*Server).handleAdminReload}
 )
 
 func selectRoute(method, path string) *route {
@@ -70,6 +73,8 @@ func selectRoute(method, path string) *route {
 			return routeTokenize
 		case "/decode":
 			return routeDecode
+		case "/predict":
+			return routePredict
 		case "/v1/embeddings", "/embeddings":
 			return routeOpenAI
 		case "/generate":
@@ -78,6 +83,10 @@ func selectRoute(method, path string) *route {
 			return routeGenStream
 		case "/v1/completions", "/completions":
 			return routeComplete
+		case "/webhooks/hub":
+			return routeWebhook
+		case "/admin/reload":
+			return routeReload
 		}
 		return routeAIC
 	}

@@ -17,8 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/infergo/infergo/cuda"
-	"github.com/infergo/infergo/models"
-	"github.com/infergo/infergo/models/builtin"
 	"github.com/infergo/infergo/pipelines"
 	rt "github.com/infergo/infergo/runtime"
 	"github.com/infergo/infergo/runtime/ort"
@@ -29,7 +27,9 @@ import (
 // ModelFlags choose the model and how it runs; serve and the commands that load a model
 // locally share them.
 type ModelFlags struct {
-	Model    string `env:"MODEL_ID" help:"Model to serve: a local directory laid out like a Hub repo. Empty: the built-in tiny embedding model."`
+	Model    string `env:"MODEL_ID" help:"Model to serve: a Hub id (org/name, downloaded into the cache on first start) or a local directory laid out like a Hub repo. Empty: the built-in tiny embedding model."`
+	Revision string `env:"REVISION" help:"Hub revision: branch, tag or commit (default main)."`
+	HubFlags `embed:""`
 	Task     string `env:"TASK" help:"Pipeline tag to serve (feature-extraction, sentence-similarity, …). Empty: inferred from the repo."`
 	ONNXFile string `name:"onnx-file" env:"INFERGO_ONNX_FILE" help:"ONNX graph in the repo (path, or a variant such as 'quantized')."`
 	ORTLib   string `name:"ort-lib" env:"INFERGO_ORT_LIB" help:"Path of libonnxruntime.so (default: .deps/ from 'make deps', else the system library)."`
@@ -53,6 +53,10 @@ type ServeCmd struct {
 	ModelFlags `embed:""`
 
 	Addr            string        `env:"INFERGO_ADDR" help:"Listen address host:port (default :$PORT, else :8000)."`
+	WebhookSecret   string        `env:"WEBHOOK_SECRET" help:"Secret for POST /webhooks/hub and POST /admin/reload (X-Webhook-Secret); empty disables both."`
+	HumanFirst      string        `name:"humanfirst-credentials" type:"existingfile" env:"HUMANFIRST_CREDENTIALS" help:"mtls-credentials.json: also serve HumanFirst's custom-integration gRPC services over mutual TLS."`
+	GRPCAddr        string        `name:"grpc-addr" default:":8443" env:"GRPC_ADDR" help:"Listen address of the HumanFirst gRPC services."`
+	DataDir         string        `name:"data-dir" type:"path" env:"INFERGO_DATA_DIR" help:"Where trained classifiers and workspaces are kept (default: $XDG_DATA_HOME/infergo or ~/.local/share/infergo)."`
 	Port            int           `env:"PORT" hidden:"" help:"Port to listen on when --addr is not set."`
 	ComputeType     string        `default:"cpu" env:"COMPUTE_TYPE" help:"Value of the x-compute-type header."`
 	PayloadLimit    int           `default:"2000000" env:"PAYLOAD_LIMIT" help:"Largest request body in bytes (413 beyond)."`
@@ -78,10 +82,6 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 		return err
 	}
 	defer env.Close()
-	repo, err := c.resolveRepo(log)
-	if err != nil {
-		return err
-	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -90,6 +90,12 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 		return err
 	}
 	gobs, err := server.NewDecodeObserver(reg)
+	if err != nil {
+		return err
+	}
+	lo := c.loadOptions(env, obs, log)
+	lo.Decode.Observer = gobs
+	src, err := newModelSource(&c.ModelFlags, lo, log)
 	if err != nil {
 		return err
 	}
@@ -102,12 +108,14 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 		Registry:           reg,
 		Logger:             log,
 		Version:            version,
-		Load: func(ctx context.Context) (*pipelines.Model, error) {
-			o := c.loadOptions(env, obs, log)
-			o.Decode.Observer = gobs
-			return pipelines.Load(ctx, repo, o)
-		},
+		WebhookSecret:      c.WebhookSecret,
+		Load:               src.Load,
+		Reloader:           src,
 	})
+	if err != nil {
+		return err
+	}
+	hf, err := c.humanFirst(srv, log)
 	if err != nil {
 		return err
 	}
@@ -115,26 +123,54 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	printBanner(ln.Addr(), repo.ID)
-	log.Info("serving", "addr", ln.Addr().String(), "model", repo.ID, "ort", env.Library(), "ort_version", env.Version())
+	printBanner(ln.Addr(), src.name())
+	log.Info("serving", "addr", ln.Addr().String(), "model", src.name(), "ort", env.Library(), "ort_version", env.Version())
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	running := 1
+	if hf != nil {
+		gln, err := net.Listen("tcp", c.GRPCAddr)
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return fmt.Errorf("listen %s: %w", c.GRPCAddr, err)
+		}
+		log.Info("serving HumanFirst gRPC services over mTLS", "addr", gln.Addr().String())
+		go func() { errc <- hf.Serve(gln) }()
+		running++
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	var serveErr error
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc:
+		running--
+		log.Error("a listener stopped; shutting down", "err", serveErr)
 	case sig := <-sigs:
 		log.Info("shutting down", "signal", sig.String(), "timeout", c.ShutdownTimeout)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		return err
+	// gRPC first: a training in flight may still need the HTTP side's model.
+	var errs []error
+	if hf != nil {
+		if err := hf.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("humanfirst: %w", err))
+		}
 	}
-	if err := <-errc; err != nil {
+	if err := srv.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	for ; running > 0; running-- {
+		if err := <-errc; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if serveErr != nil {
+		errs = append(errs, serveErr)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	log.Info("stopped")
@@ -151,28 +187,6 @@ func (c *ModelFlags) checkDevice() error {
 		return fmt.Errorf("--device %s: the CUDA execution provider is not built into this version; use --device cpu", d)
 	}
 	return nil
-}
-
-// resolveRepo finds the model: the built-in one when none is named, else a local directory.
-func (c *ModelFlags) resolveRepo(log *slog.Logger) (*models.Repo, error) {
-	if c.Model == "" {
-		dir, err := builtin.Extract(builtin.DefaultBase())
-		if err != nil {
-			return nil, err
-		}
-		repo, err := models.OpenDir(dir)
-		if err != nil {
-			return nil, err
-		}
-		repo.ID = builtin.ID
-		log.Info("no --model or MODEL_ID given: serving the built-in tiny embedding model (random weights)", "dir", dir)
-		return repo, nil
-	}
-	repo, err := models.OpenDir(c.Model)
-	if errors.Is(err, models.ErrNotLocal) {
-		return nil, fmt.Errorf("model %q is not a local directory (downloading from the Hub is not supported yet)", c.Model)
-	}
-	return repo, err
 }
 
 // loadOptions turns the flags into pipelines.LoadOptions. With one thread per batch, every
