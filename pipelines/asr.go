@@ -10,7 +10,6 @@ import (
 	"github.com/infergo/infergo/models"
 	"github.com/infergo/infergo/pipelines/asr"
 	"github.com/infergo/infergo/pipelines/asr/audio"
-	"github.com/infergo/infergo/runtime/sched"
 )
 
 // isSpeechRepo reports whether Load should take the speech recognition path: the task says
@@ -31,7 +30,16 @@ func loadSpeech(ctx context.Context, repo *models.Repo, o LoadOptions) (*Model, 
 	if log == nil {
 		log = slog.Default()
 	}
-	decode := sched.DecodeConfig{MaxBatchSize: o.Sched.MaxBatchSize, MaxConcurrentRequests: o.Sched.MaxConcurrentRequests}
+	// Whisper's decode loop: the configured one, else the encoder scheduler's size and
+	// admission limits (its default KV budget fits ~30 windows: 1,500 cross-attention
+	// positions each).
+	decode := o.Decode
+	if decode.MaxBatchSize <= 0 {
+		decode.MaxBatchSize = o.Sched.MaxBatchSize
+	}
+	if decode.MaxConcurrentRequests <= 0 {
+		decode.MaxConcurrentRequests = o.Sched.MaxConcurrentRequests
+	}
 	r, err := asr.Load(ctx, repo, asr.LoadOptions{
 		Opener: o.Opener, Runtime: o.Runtime, ONNXFile: o.ONNXFile, Sessions: o.Sessions,
 		Sched: o.Sched, Decode: decode,

@@ -26,8 +26,14 @@ type LoadOptions struct {
 	Runtime runtime.Options
 	// Sessions is how many sessions to open (default 1); the scheduler's workers share them.
 	Sessions int
-	// Sched configures the batching scheduler.
+	// Sched configures the batching scheduler. For text generation, Workers is the number of
+	// decode loops (each runs one step at a time) and MaxConcurrentRequests their shared
+	// request limit.
 	Sched sched.Config
+	// Decode configures the decode loops (text generation, Whisper); MaxBatchTokens there is
+	// the KV-cache budget in positions (default: 1 GiB worth of cache for text generation,
+	// the loop's default for Whisper).
+	Decode sched.DecodeConfig
 	// MaxClientBatchSize bounds the inputs of one request (0: unbounded).
 	MaxClientBatchSize int
 	// FFmpeg is the ffmpeg executable for audio formats not decoded in Go (Opus, WebM, MP4…);
@@ -53,6 +59,9 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 		log = slog.Default()
 	}
 	graph, err := repo.ONNXFile(o.ONNXFile)
+	if o.Task == TaskTextGeneration {
+		graph, err = decoderGraph(repo, o.ONNXFile)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -68,12 +77,18 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 			closeSessions()
 		}
 	}()
-	for i := 0; i < n; i++ {
-		s, err := o.Opener.Open(ctx, repo.Path(graph), o.Runtime)
-		if err != nil {
-			return nil, fmt.Errorf("pipelines: load %s: %w", repo.ID, err)
+	openAll := func() error {
+		for i := 0; i < n; i++ {
+			s, err := o.Opener.Open(ctx, repo.Path(graph), o.Runtime)
+			if err != nil {
+				return fmt.Errorf("pipelines: load %s: %w", repo.ID, err)
+			}
+			sessions = append(sessions, s)
 		}
-		sessions = append(sessions, s)
+		return nil
+	}
+	if err := openAll(); err != nil {
+		return nil, err
 	}
 	info := sessions[0].Info()
 	task := o.Task
@@ -84,6 +99,16 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 		}
 		if task, err = repo.InferTask(ranks); err != nil {
 			return nil, err
+		}
+		if task == TaskTextGeneration {
+			// Inferred only now: text generation prefers a graph with a KV cache.
+			if g, err := decoderGraph(repo, o.ONNXFile); err == nil && g != graph {
+				closeSessions()
+				sessions, graph = sessions[:0], g
+				if err := openAll(); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	if !repo.Has("tokenizer.json") {
@@ -141,6 +166,10 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 		if _, _, err := emb.Embed(ctx, []string{"Infergo warm-up"}, EmbedOptions{Truncate: true}); err != nil {
 			m.Close(ctx)
 			return nil, fmt.Errorf("pipelines: warm up %s: %w", repo.ID, err)
+		}
+	case TaskTextGeneration:
+		if m, err = loadTextGeneration(ctx, repo, o, sessions, closeSessions, tok, cfg, &mi, log); err != nil {
+			return nil, err
 		}
 	case TaskTokenClassification, TaskTextClassification:
 		s, err := sched.New(sessions, scfg)

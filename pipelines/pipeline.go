@@ -264,6 +264,90 @@ type TextTokenizer interface {
 	Decode(ctx context.Context, ids [][]int32, skipSpecialTokens bool) ([]string, error)
 }
 
+// GenerateParams tune one text-generation call, with transformers' generate() names and
+// meanings. Start from TextGenerator.GenerateDefaults (the model's generation_config.json)
+// and override what the request sets.
+type GenerateParams struct {
+	// MaxNewTokens bounds the generated tokens (≥ 1; 0 with MaxLength set).
+	MaxNewTokens int
+	// MinNewTokens forbids end-of-sequence before this many tokens.
+	MinNewTokens int
+	// MaxLength and MinLength, when set (> 0), count prompt and new tokens together, as
+	// transformers' max_length/min_length; MaxLength applies only when MaxNewTokens is 0.
+	MaxLength, MinLength int
+	// DoSample samples instead of greedy search; Temperature (> 0), TopK (0: off), TopP
+	// (1: off) and Seed only matter when it is set.
+	DoSample    bool
+	Temperature float64
+	TopK        int
+	TopP        float64
+	// RepetitionPenalty (> 0; 1: off) penalises tokens already in the prompt or output.
+	RepetitionPenalty float64
+	// Seed makes sampling reproducible; nil draws a random seed (reported in Generation).
+	Seed *uint64
+	// Stop ends a sequence once its text contains one of these strings.
+	Stop []string
+	// MaxTime bounds the generation time of a sequence (0: none).
+	MaxTime time.Duration
+	// NumReturnSequences is how many sequences to generate from the prompt (≥ 1).
+	NumReturnSequences int
+}
+
+// Finish reasons of a Generation, as TGI names them.
+const (
+	FinishLength       = "length"
+	FinishEOSToken     = "eos_token"
+	FinishStopSequence = "stop_sequence"
+)
+
+// GeneratedToken is one generated token.
+type GeneratedToken struct {
+	ID int32
+	// Text is what the token adds to the output: "" while it holds part of a character the
+	// next token completes; a special token's own string.
+	Text    string
+	LogProb float32
+	Special bool
+}
+
+// GenerateEvent reports one generated token while a generation runs.
+type GenerateEvent struct {
+	// Index is the sequence (0 ≤ Index < NumReturnSequences).
+	Index int
+	Token GeneratedToken
+	// Safe is output text newly known not to be part of a stop sequence: streaming routes
+	// that cut stop sequences from the text send this instead of Token.Text.
+	Safe string
+	// Last marks the sequence's final token (end of sequence, stop sequence or length), so
+	// a stream can attach its summary to it. A sequence cut by MaxTime may end without one.
+	Last bool
+}
+
+// Generation is one generated sequence.
+type Generation struct {
+	// Text is the generated text, special tokens skipped, without the prompt; it includes
+	// the stop sequence that ended it, if any (StopIndex says where it starts).
+	Text      string
+	Tokens    []GeneratedToken
+	StopIndex int // byte offset of the matched stop sequence in Text, -1 if none
+	// FinishReason is FinishLength, FinishEOSToken or FinishStopSequence.
+	FinishReason string
+	// Seed is the seed sampling used (nil for greedy search).
+	Seed *uint64
+}
+
+// TextGenerator generates text (text-generation). Implementations are safe for concurrent
+// use; concurrent calls share decoder steps.
+type TextGenerator interface {
+	// GenerateDefaults returns the model's default parameters.
+	GenerateDefaults() GenerateParams
+	// Generate continues prompt. emit, if not nil, is called on the caller's goroutine for
+	// every token as it is generated (sequences in order when NumReturnSequences > 1); an
+	// error from it stops the generation and is returned. Stats.Tokens counts the prompt's
+	// tokens, Stats.Queue the time to the first token, Stats.Inference the rest.
+	Generate(ctx context.Context, prompt string, p GenerateParams, emit func(GenerateEvent) error) ([]Generation, Stats, error)
+}
+
 // Info describes a loaded model for /info and logs.
 type Info struct {
 	ModelID  string // repo id or local directory
@@ -298,6 +382,8 @@ type Model struct {
 	Tokenizer TextTokenizer
 	// SpeechRecognizer serves automatic-speech-recognition models.
 	SpeechRecognizer SpeechRecognizer
+	// Generator serves text-generation.
+	Generator TextGenerator
 	// TokenClassifier serves token-classification models, TextClassifier
 	// text-classification models.
 	TokenClassifier TokenClassifier

@@ -66,6 +66,8 @@ func (s *Server) handleAIC(rc *fasthttp.RequestCtx, st *reqState) {
 	switch task {
 	case pipelines.TaskFeatureExtraction:
 		*b, stats, herr = s.runFeatureExtraction(ctx, m, req, lora, *b)
+	case pipelines.TaskTextGeneration:
+		*b, stats, herr = s.runTextGeneration(ctx, m, req, lora, *b)
 	case pipelines.TaskSentenceSimilarity:
 		*b, stats, herr = s.runSentenceSimilarity(ctx, m, req, lora, *b)
 	case pipelines.TaskTokenClassification:
@@ -95,6 +97,8 @@ func aicServes(m *pipelines.Model, task string) bool {
 		return m.TokenClassifier != nil
 	case pipelines.TaskTextClassification:
 		return m.TextClassifier != nil
+	case pipelines.TaskTextGeneration:
+		return m.Generator != nil
 	}
 	return false
 }

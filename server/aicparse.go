@@ -78,6 +78,8 @@ func normalizeNLP(body []byte, task string) (*aicRequest, *httpError) {
 		msgs = validateStringOrBatch(req.inputs)
 	case pipelines.TaskSentenceSimilarity:
 		msgs = validateSimilarityInputs(req.inputs)
+	case pipelines.TaskTextGeneration:
+		msgs = validateTextGeneration(req)
 	case pipelines.TaskTokenClassification, pipelines.TaskTextClassification:
 		msgs = validateString(req.inputs)
 	}

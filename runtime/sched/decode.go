@@ -54,7 +54,8 @@ import (
 //     decoder over the forced prompt tokens, keeping the cross-attention KV computed once per
 //     sequence) — batching the joiners together where the graph allows, takes the sequences
 //     into the decoder's live state (their KV rows), and emits each one's first new token. The
-//     sequences already live are not passed; their state must survive untouched.
+//     sequences already live are not passed; their state must survive untouched. join is
+//     never empty.
 //   - Step(ctx, live) advances every live sequence by exactly one token: one forward pass
 //     over the whole batch where the graph allows (padding, attention mask and position ids
 //     are the Decoder's to build), several where it does not (Whisper's with-past graph has
@@ -69,6 +70,19 @@ import (
 //   - An error from Prefill fails all joiners; an error from Step fails every live sequence
 //     (each gets the error as its final event) and all of them are released. The decoder must
 //     stay usable for later Prefill calls. A panic is recovered and treated as an error.
+//   - Budgets: Seq.Cost is what the sequence may occupy of the KV cache (decoder positions);
+//     Seq.Prompt is its Prefill work, bounded per iteration by DecodeConfig.MaxPrefillTokens.
+//
+// Whisper in particular: State holds the sequence's token history, its self-attention KV, and
+// its cross-attention KV (present.*.encoder.* of its first decoder run, constant afterwards:
+// hf-inference-api §5.9), or the encoder output it is computed from. The forced prompt tokens
+// (<|startoftranscript|><|lang|><|task|><|notimestamps|>) are fed in Prefill; suppress_tokens
+// and begin_suppress_tokens are logits processing before the argmax, in Prefill and Step; eos
+// ends the sequence with Finish. Seq.Prompt should count the encoder work (its 1500 frames, or
+// any unit that makes MaxPrefillTokens bound the encoder passes per iteration) and Seq.Cost
+// the decoder positions (≤ max_target_positions). pipelines/textgen.Decoder is a complete
+// implementation to copy from: a left-padded KV batch fed back in place, joins and leaves that
+// copy only the rows that move, and grouped runs for graphs that cannot pad.
 type Decoder interface {
 	// Prefill takes new sequences into the batch and emits each one's first token.
 	Prefill(ctx context.Context, join []*Seq) error
@@ -113,6 +127,9 @@ type Seq struct {
 	// Cost is what the sequence reserves of DecodeConfig.MaxBatchTokens while it is live: the
 	// most KV positions it can occupy (prompt plus new tokens). Must be positive.
 	Cost int
+	// Prompt is the work its Prefill does, in tokens (0 counts as 1), for
+	// DecodeConfig.MaxPrefillTokens (Whisper: the encoder frames plus the forced tokens).
+	Prompt int
 	// MaxSteps ends the sequence with FinishLength once it has emitted this many tokens
 	// (0: no limit; the Decoder must then end it).
 	MaxSteps int
@@ -131,14 +148,16 @@ type Seq struct {
 	enqueued time.Time
 }
 
-// Emit delivers the sequence's next token to its request. Only a Decoder calls it, from
-// Prefill or Step.
+// Emit delivers the sequence's next token to its request. Only a Decoder calls it, during
+// Prefill or Step — from the calling goroutine or from goroutines the call starts and waits
+// for, one goroutine per sequence.
 func (s *Seq) Emit(t Token) {
 	s.steps++
 	s.stream.push(t)
 }
 
-// Finish ends the sequence after the current Prefill or Step (only a Decoder calls it).
+// Finish ends the sequence after the current Prefill or Step (only a Decoder calls it, with
+// the same rules as Emit).
 func (s *Seq) Finish(r FinishReason) {
 	if s.finish == FinishNone {
 		s.finish = r
@@ -230,6 +249,11 @@ type DecodeConfig struct {
 	// MaxBatchTokens bounds the sum of Seq.Cost over live sequences: the KV-cache budget
 	// (default 65536). A sequence whose Cost alone exceeds it still runs, alone.
 	MaxBatchTokens int
+	// MaxPrefillTokens bounds the Seq.Prompt sum of the sequences joining in one Prefill
+	// (default 4096, TGI's max_batch_prefill_tokens): a burst of arrivals joins over several
+	// iterations, each followed by a decode step, so live sequences keep streaming and the
+	// first arrivals get their first token sooner. A longer prompt still joins, alone.
+	MaxPrefillTokens int
 	// MaxConcurrentRequests bounds admitted requests; beyond it Admit fails (default 512).
 	MaxConcurrentRequests int
 	// Observer receives metrics; nil discards them.
@@ -245,6 +269,9 @@ func (c DecodeConfig) withDefaults() DecodeConfig {
 	}
 	if c.MaxConcurrentRequests <= 0 {
 		c.MaxConcurrentRequests = 512
+	}
+	if c.MaxPrefillTokens <= 0 {
+		c.MaxPrefillTokens = 4096
 	}
 	if c.Observer == nil {
 		c.Observer = nopDecodeObserver{}

@@ -70,15 +70,19 @@ func (l *DecodeLoop) run() {
 		clear(queue[len(kept):])
 		queue = kept
 
-		// Joins, first come first served, under the size and KV budgets. A sequence larger
-		// than the whole budget runs when the batch is empty, alone.
-		n := 0
+		// Joins, first come first served, under the size, KV and prefill budgets. A sequence
+		// larger than a budget joins when nothing else would, alone.
+		n, prefill := 0, 0
 		for n < len(queue) && len(live)+n < l.cfg.MaxBatchSize {
-			c := queue[n].Cost
+			c, p := queue[n].Cost, max(queue[n].Prompt, 1)
 			if reserved+c > l.cfg.MaxBatchTokens && (len(live) > 0 || n > 0) {
 				break
 			}
+			if prefill+p > l.cfg.MaxPrefillTokens && n > 0 {
+				break
+			}
 			reserved += c
+			prefill += p
 			n++
 		}
 		if n > 0 {
@@ -214,12 +218,14 @@ func (l *DecodeLoop) finished(live []*Seq, reserved *int) []*Seq {
 }
 
 // end delivers s's final event and releases its request's slot after its last sequence.
+// The slot is released first, so a request that sees its last final event and admits the
+// next request at once is not refused.
 func (l *DecodeLoop) end(s *Seq, r FinishReason, err error) {
-	s.stream.end(r, err)
-	l.cfg.Observer.Finished(r, err, s.steps)
 	if s.ticket.left.Add(-1) == 0 {
 		l.admitted.Add(-1)
 	}
+	l.cfg.Observer.Finished(r, err, s.steps)
+	s.stream.end(r, err)
 }
 
 // takePending moves started sequences to the loop. With stop set, Start fails from now on.
