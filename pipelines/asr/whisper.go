@@ -183,7 +183,12 @@ func (w *Whisper) Transcribe(ctx context.Context, pcm []float32, o Options) (Res
 		}
 		st := &whisperSeq{ids: append(make([]int32, 0, len(prompt)+maxNew), prompt...), begin: len(prompt),
 			timestamps: o.Timestamps, detectLang: detect, enc: hidden}
-		dseqs[i] = &sched.Seq{Cost: len(prompt) + maxNew + int(hidden.Shape[0]), MaxSteps: maxNew, State: st}
+		// Cost counts the cross-attention KV (one position per encoder frame) with the
+		// decoder positions: it is most of a Whisper sequence's memory. Prompt is the prefill
+		// work: the cross-attention keys and values over every frame plus the forced tokens.
+		positions := int(hidden.Shape[0])
+		dseqs[i] = &sched.Seq{Cost: len(prompt) + maxNew + positions, Prompt: positions + len(prompt),
+			MaxSteps: maxNew, State: st}
 	}
 	decStart := time.Now()
 	streams, err := t.Start(ctx, dseqs...)
