@@ -30,11 +30,15 @@ type LoadOptions struct {
 	// decode loops (each runs one step at a time) and MaxConcurrentRequests their shared
 	// request limit.
 	Sched sched.Config
-	// Decode configures text generation's decode loops; MaxBatchTokens there is the KV-cache
-	// budget in positions (default: 1 GiB worth of cache).
+	// Decode configures the decode loops (text generation, Whisper); MaxBatchTokens there is
+	// the KV-cache budget in positions (default: 1 GiB worth of cache for text generation,
+	// the loop's default for Whisper).
 	Decode sched.DecodeConfig
 	// MaxClientBatchSize bounds the inputs of one request (0: unbounded).
 	MaxClientBatchSize int
+	// FFmpeg is the ffmpeg executable for audio formats not decoded in Go (Opus, WebM, MP4…);
+	// "" looks it up on PATH.
+	FFmpeg string
 	// Device names where the model runs, for Info ("cpu" by default).
 	Device string
 	// Logger receives load progress; nil uses slog.Default().
@@ -46,6 +50,9 @@ type LoadOptions struct {
 func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err error) {
 	if o.Opener == nil {
 		return nil, errors.New("pipelines: load: no runtime opener")
+	}
+	if isSpeechRepo(repo, o.Task) { // several graphs, no tokenizer.json for CTC: asr.go
+		return loadSpeech(ctx, repo, o)
 	}
 	log := o.Logger
 	if log == nil {

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/infergo/infergo/pipelines/asr/audio"
 )
 
 // Task names, as Hugging Face pipeline tags.
@@ -93,6 +95,61 @@ type Embedder interface {
 	EmbedTokens(ctx context.Context, texts []string, o EmbedOptions) ([][][]float32, Stats, error)
 	// Similarity returns the cosine similarity between source and each sentence.
 	Similarity(ctx context.Context, source string, sentences []string, o EmbedOptions) ([]float32, Stats, error)
+}
+
+// TimestampMode selects the timestamps a transcription returns.
+type TimestampMode string
+
+// Timestamp modes, as transformers' return_timestamps: segments (Whisper's timestamp
+// tokens, `true`), words or characters (CTC models).
+const (
+	TimestampsNone    TimestampMode = ""
+	TimestampsSegment TimestampMode = "segment"
+	TimestampsWord    TimestampMode = "word"
+	TimestampsChar    TimestampMode = "char"
+)
+
+// TranscribeOptions tune one speech recognition call. The zero value uses the model's
+// defaults: no timestamps, detected language (Whisper), transcription, max_length tokens.
+type TranscribeOptions struct {
+	Timestamps TimestampMode
+	// Language ("en", "english", "<|en|>") and Task ("transcribe", "translate") set Whisper's
+	// prompt.
+	Language, Task string
+	// MaxNewTokens bounds the tokens generated per 30 s window (0: the model's max_length).
+	MaxNewTokens int
+	// ChunkLength and StrideLength (seconds) override long-audio windowing (0: 30 s windows
+	// with 5 s strides when the audio is longer than one Whisper window).
+	ChunkLength, StrideLength float64
+}
+
+// TranscriptChunk is a timed piece of a transcript; Start or End is nil where the model gave
+// no timestamp.
+type TranscriptChunk struct {
+	Text       string
+	Start, End *float64
+}
+
+// Transcript is a speech recognition result. Chunks is set only when timestamps were asked.
+type Transcript struct {
+	Text   string
+	Chunks []TranscriptChunk
+}
+
+// ErrMalformedAudio is wrapped by DecodeAudio errors for input that is not decodable audio;
+// its text is the api-inference-community message.
+var ErrMalformedAudio = audio.ErrMalformed
+
+// SpeechRecognizer serves automatic-speech-recognition. Implementations are safe for
+// concurrent use.
+type SpeechRecognizer interface {
+	// SamplingRate is the rate the model expects (preprocessor_config.json).
+	SamplingRate() int
+	// DecodeAudio turns an encoded audio file into mono samples at SamplingRate, as
+	// `ffmpeg -i pipe:0 -ac 1 -ar <rate> -f f32le` would; bad input wraps ErrMalformedAudio.
+	DecodeAudio(ctx context.Context, data []byte) ([]float32, error)
+	// Transcribe turns samples from DecodeAudio into text.
+	Transcribe(ctx context.Context, samples []float32, o TranscribeOptions) (Transcript, Stats, error)
 }
 
 // Aggregation is a token-classification aggregation strategy (transformers'
@@ -323,6 +380,8 @@ type Model struct {
 	Info      Info
 	Embedder  Embedder
 	Tokenizer TextTokenizer
+	// SpeechRecognizer serves automatic-speech-recognition models.
+	SpeechRecognizer SpeechRecognizer
 	// Generator serves text-generation.
 	Generator TextGenerator
 	// TokenClassifier serves token-classification models, TextClassifier

@@ -38,6 +38,10 @@ func (s *Server) handleAIC(rc *fasthttp.RequestCtx, st *reqState) {
 	}
 	defer g.release()
 	m := g.model
+	if isASR(task, m) { // audio bodies: aicasr.go
+		s.handleASR(ctx, rc, st, m)
+		return
+	}
 	if task == "" {
 		if task = m.Info.Task; !knownTasks[task] {
 			s.writeError(rc, st, notRecognized(task))
