@@ -50,7 +50,7 @@ fuzz:
 	scripts/fuzz-all.sh $(FUZZTIME)
 
 ## run: serve the embedded default model on :8000 (no network needed)
-run: deps build
+run: $(ORT_LIB) build
 	$(BIN) serve --addr :8000
 
 ## bench-model: write the MiniLM-shaped benchmark model (90 MB of random weights) to bench/testdata/model
