@@ -236,7 +236,8 @@ func printBanner(addr net.Addr, model string) {
 		port = tcp.Port
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	fmt.Fprintf(os.Stderr, "\nInfergo is serving %s at %s\n", model, url)
-	fmt.Fprintf(os.Stderr, "Try:\n  curl -s %s/embed -H 'Content-Type: application/json' -d '{\"inputs\": \"Hello world\"}'\n", url)
-	fmt.Fprintf(os.Stderr, "  curl -s %s/health; curl -s %s/info\n\n", url, url)
+	fmt.Fprintf(os.Stderr, "\nInfergo is serving %s at %s (the model loads in the background: /health answers 200 once it is ready)\n", model, url)
+	fmt.Fprintf(os.Stderr, "Try:\n  curl -s %s/info\n", url)
+	fmt.Fprintf(os.Stderr, "  curl -s %s/ -d '{\"inputs\": \"Hello world\"}'   # runs the model's task (embeddings, classification, generation)\n", url)
+	fmt.Fprintf(os.Stderr, "  curl -s %s/embed -H 'Content-Type: application/json' -d '{\"inputs\": \"Hello world\"}'   # TEI route, embedding models\n\n", url)
 }
