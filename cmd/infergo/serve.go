@@ -25,13 +25,13 @@ import (
 // ModelFlags choose the model and how it runs; serve and the commands that load a model
 // locally share them.
 type ModelFlags struct {
-	Model    string `env:"MODEL_ID" help:"Model to serve: a Hub id (org/name, downloaded into the cache on first start) or a local directory laid out like a Hub repo. Empty: the built-in tiny embedding model."`
-	Revision string `env:"REVISION" help:"Hub revision: branch, tag or commit (default main)."`
-	HubFlags `embed:""`
-	Task     string `env:"TASK" help:"Pipeline tag to serve (feature-extraction, sentence-similarity, …). Empty: inferred from the repo."`
-	ONNXFile string `name:"onnx-file" env:"INFERGO_ONNX_FILE" help:"ONNX graph in the repo (path, or a variant such as 'quantized')."`
-	ORTLib   string `name:"ort-lib" env:"INFERGO_ORT_LIB" help:"Path of libonnxruntime.so (default: .deps/ from 'make deps', else the system library)."`
-	Device   string `default:"cpu" env:"INFERGO_DEVICE" help:"Where to run: cpu, cuda, cuda:N or auto (CUDA when usable, else the CPU with a warning)."`
+	Model       string `env:"MODEL_ID" help:"Model to serve: a Hub id (org/name, downloaded into the cache on first start) or a local directory laid out like a Hub repo. Empty: the built-in tiny embedding model."`
+	Revision    string `env:"REVISION" help:"Hub revision: branch, tag or commit (default main)."`
+	HubFlags    `embed:""`
+	Task        string `env:"TASK" help:"Pipeline tag to serve (feature-extraction, sentence-similarity, …). Empty: inferred from the repo."`
+	ONNXFile    string `name:"onnx-file" env:"INFERGO_ONNX_FILE" help:"ONNX graph in the repo (path, or a variant such as 'quantized')."`
+	ORTLib      string `name:"ort-lib" env:"INFERGO_ORT_LIB" help:"Path of libonnxruntime.so (default: .deps/ from 'make deps', else the system library)."`
+	Device      string `default:"cpu" env:"INFERGO_DEVICE" help:"Where to run: cpu, cuda, cuda:N or auto (CUDA when usable, else the CPU with a warning)."`
 	DeviceFlags `embed:""`
 
 	Workers           int    `env:"INFERGO_WORKERS" help:"Batches run at once (default: the number of CPUs)."`
