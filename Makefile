@@ -23,7 +23,7 @@ export INFERGO_ORT_LIB := $(CURDIR)/$(ORT_LIB)
 FUZZTIME      ?= 5s
 PKGS          := ./...
 
-.PHONY: all deps deps-gpu build build-release test test-short fuzz run bench bench-model lint clean proto
+.PHONY: all deps deps-gpu build test test-short fuzz run bench bench-model lint clean proto
 
 all: build
 
@@ -41,9 +41,9 @@ deps-gpu: deps
 		$(CUDA_MEMBER)/libonnxruntime_providers_shared.so $(CUDA_DIR)/libonnxruntime_providers_shared.so $(SHARED_SHA256) $(SHARED_SIZE) \
 		$(CUDA_MEMBER)/libonnxruntime_providers_shared.so $(dir $(ORT_LIB))libonnxruntime_providers_shared.so $(SHARED_SHA256) $(SHARED_SIZE)
 
-## build: compile bin/infergo
+## build: compile bin/infergo (scripts/build-release.sh: the same build the Dockerfiles run)
 build:
-	CGO_ENABLED=1 $(GO) build -trimpath -o $(BIN) ./cmd/infergo
+	GO=$(GO) scripts/build-release.sh $(BIN)
 
 ## test: lint, then every test with the race detector, then each fuzz target briefly
 test: deps lint
