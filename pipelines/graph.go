@@ -23,6 +23,10 @@ type GraphOptions struct {
 	// Float16 converts the graph's weights and arithmetic to float16, inputs and outputs
 	// staying float32 (CUDA only: the CPU has few float16 kernels).
 	Float16 bool
+	// FuseAttention replaces the exported attention blocks of encoder graphs with ONNX
+	// Runtime's fused MultiHeadAttention operator (whose CUDA kernels are flash/memory-
+	// efficient attention); graphs of another form are left as they are.
+	FuseAttention bool
 	// SeqBucket pads each batch's sequence length up to a multiple of it (≤ 1: off), so a GPU
 	// sees a few shapes rather than one per length.
 	SeqBucket int
@@ -39,7 +43,7 @@ type prepared struct {
 // graph file itself, since sessions on a pooled graph no longer show its token-level output.
 func prepareGraph(repo *models.Repo, path string, o LoadOptions) (prepared, error) {
 	g := o.Graph
-	if !g.PoolInGraph && !g.Float16 {
+	if !g.PoolInGraph && !g.Float16 && !g.FuseAttention {
 		return prepared{path: path}, nil
 	}
 	task := o.Task
@@ -52,8 +56,9 @@ func prepareGraph(repo *models.Repo, path string, o LoadOptions) (prepared, erro
 			return prepared{}, err
 		}
 	}
-	spec := onnxgraph.Spec{Float16: g.Float16}
-	if g.PoolInGraph && (task == TaskFeatureExtraction || task == TaskSentenceSimilarity) {
+	encoder := task == TaskFeatureExtraction || task == TaskSentenceSimilarity
+	spec := onnxgraph.Spec{Float16: g.Float16, FuseAttention: g.FuseAttention && encoder}
+	if g.PoolInGraph && encoder {
 		st, err := repo.SentenceTransformers()
 		if err != nil {
 			return prepared{}, err

@@ -150,3 +150,22 @@ func TestFloat16GraphOption(t *testing.T) {
 		t.Errorf("info %+v", m.Info)
 	}
 }
+
+// TestFuseAttentionGraphOption: the fused-attention graph (ONNX Runtime's CPU
+// MultiHeadAttention) matches the goldens and the plain path.
+func TestFuseAttentionGraphOption(t *testing.T) {
+	g := loadEmbeddingsGolden(t)
+	ctx := context.Background()
+	m := loadDir(t, fixtureDir(t, "tiny-bert-embeddings"), LoadOptions{Graph: GraphOptions{FuseAttention: true, PoolInGraph: true, SeqBucket: 16}})
+	got, _, err := m.Embedder.Embed(ctx, g.Sentences, EmbedOptions{Truncate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		testutil.AssertClose(t, "fused attention", got[i], g.MeanNormalized[i], 1e-4)
+	}
+	tokens, _, err := m.Embedder.EmbedTokens(ctx, g.Sentences[:1], EmbedOptions{Truncate: true})
+	if err != nil || len(tokens[0]) == 0 {
+		t.Errorf("token level: %v", err)
+	}
+}

@@ -10,21 +10,23 @@ import (
 )
 
 // DeviceFlags tune how a model runs on its device. Their defaults follow --device: on CUDA the
-// graph pools in the graph and batches are padded to 16-token buckets; on the CPU the graph
-// runs as exported.
+// graph pools in the graph, attention is fused and batches are padded to 16-token buckets; on
+// the CPU the graph runs as exported.
 type DeviceFlags struct {
-	CUDAOptions string `name:"cuda-options" env:"INFERGO_CUDA_OPTIONS" help:"CUDA provider options as key=value,… : gpu_mem_limit (bytes, or 4GiB), arena_extend_strategy (kNextPowerOfTwo|kSameAsRequested), cudnn_conv_algo_search (EXHAUSTIVE|HEURISTIC|DEFAULT), use_tf32 (default 1), do_copy_in_default_stream, enable_cuda_graph; others pass through to ONNX Runtime."`
-	Precision   string `default:"fp32" enum:"fp32,fp16" env:"INFERGO_PRECISION" help:"Weights and arithmetic: fp32, or fp16 (CUDA only; inputs and outputs stay float32)."`
-	PoolInGraph string `name:"pool-in-graph" default:"auto" enum:"auto,on,off" env:"INFERGO_POOL_IN_GRAPH" help:"Append the sentence-transformers pooling to the graph so only [batch, hidden] leaves the device (auto: on for CUDA)."`
-	SeqBucket   int    `name:"seq-bucket" default:"-1" env:"INFERGO_SEQ_BUCKET" help:"Pad each batch's sequence length up to a multiple of this (-1: 16 on CUDA, off on the CPU; 0 or 1: off)."`
+	CUDAOptions   string `name:"cuda-options" env:"INFERGO_CUDA_OPTIONS" help:"CUDA provider options as key=value,… : gpu_mem_limit (bytes, or 4GiB), arena_extend_strategy (kNextPowerOfTwo|kSameAsRequested), cudnn_conv_algo_search (EXHAUSTIVE|HEURISTIC|DEFAULT), use_tf32 (default 1), do_copy_in_default_stream, enable_cuda_graph; others pass through to ONNX Runtime."`
+	Precision     string `default:"fp32" enum:"fp32,fp16" env:"INFERGO_PRECISION" help:"Weights and arithmetic: fp32, or fp16 (CUDA only; inputs and outputs stay float32)."`
+	PoolInGraph   string `name:"pool-in-graph" default:"auto" enum:"auto,on,off" env:"INFERGO_POOL_IN_GRAPH" help:"Append the sentence-transformers pooling to the graph so only [batch, hidden] leaves the device (auto: on for CUDA)."`
+	FuseAttention string `name:"fuse-attention" default:"auto" enum:"auto,on,off" env:"INFERGO_FUSE_ATTENTION" help:"Replace encoder attention with ONNX Runtime's fused MultiHeadAttention (auto: on for CUDA)."`
+	SeqBucket     int    `name:"seq-bucket" default:"-1" env:"INFERGO_SEQ_BUCKET" help:"Pad each batch's sequence length up to a multiple of this (-1: 16 on CUDA, off on the CPU; 0 or 1: off)."`
 }
 
 // graphOptions resolves the device-dependent defaults.
 func (f DeviceFlags) graphOptions(onCUDA bool) pipelines.GraphOptions {
 	g := pipelines.GraphOptions{
-		PoolInGraph: f.PoolInGraph == "on" || (f.PoolInGraph == "auto" && onCUDA),
-		Float16:     f.Precision == "fp16" && onCUDA,
-		SeqBucket:   f.SeqBucket,
+		PoolInGraph:   f.PoolInGraph == "on" || (f.PoolInGraph == "auto" && onCUDA),
+		Float16:       f.Precision == "fp16" && onCUDA,
+		FuseAttention: f.FuseAttention == "on" || (f.FuseAttention == "auto" && onCUDA),
+		SeqBucket:     f.SeqBucket,
 	}
 	if g.SeqBucket < 0 {
 		g.SeqBucket = 0

@@ -14,10 +14,10 @@ func TestGraphOptionsDefaults(t *testing.T) {
 		cuda bool
 		want pipelines.GraphOptions
 	}{
-		{DeviceFlags{Precision: "fp32", PoolInGraph: "auto", SeqBucket: -1}, false, pipelines.GraphOptions{}},
-		{DeviceFlags{Precision: "fp32", PoolInGraph: "auto", SeqBucket: -1}, true, pipelines.GraphOptions{PoolInGraph: true, SeqBucket: 16}},
-		{DeviceFlags{Precision: "fp16", PoolInGraph: "off", SeqBucket: 8}, true, pipelines.GraphOptions{Float16: true, SeqBucket: 8}},
-		{DeviceFlags{Precision: "fp16", PoolInGraph: "on", SeqBucket: 0}, false, pipelines.GraphOptions{PoolInGraph: true}},
+		{DeviceFlags{Precision: "fp32", PoolInGraph: "auto", FuseAttention: "auto", SeqBucket: -1}, false, pipelines.GraphOptions{}},
+		{DeviceFlags{Precision: "fp32", PoolInGraph: "auto", FuseAttention: "auto", SeqBucket: -1}, true, pipelines.GraphOptions{PoolInGraph: true, FuseAttention: true, SeqBucket: 16}},
+		{DeviceFlags{Precision: "fp16", PoolInGraph: "off", FuseAttention: "off", SeqBucket: 8}, true, pipelines.GraphOptions{Float16: true, SeqBucket: 8}},
+		{DeviceFlags{Precision: "fp16", PoolInGraph: "on", FuseAttention: "on", SeqBucket: 0}, false, pipelines.GraphOptions{PoolInGraph: true, FuseAttention: true}},
 	} {
 		if got := c.f.graphOptions(c.cuda); got != c.want {
 			t.Errorf("%+v cuda=%v: %+v, want %+v", c.f, c.cuda, got, c.want)

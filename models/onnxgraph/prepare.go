@@ -15,18 +15,24 @@ import (
 // Infergo are not reused.
 const rewriteVersion = "1"
 
-// Spec selects the rewrites Prepare applies, in this order: Float16, then Pool (so pooling
-// runs on the float32 output the conversion restores).
+// Spec selects the rewrites Prepare applies, in this order: FuseAttention, Float16, then Pool
+// (so pooling runs on the float32 output the conversion restores).
 type Spec struct {
-	Float16 bool
-	Pool    *PoolSpec
+	// FuseAttention replaces self-attention blocks with com.microsoft.MultiHeadAttention
+	// (bidirectional encoders only; graphs in another form are left as they are). First.
+	FuseAttention bool
+	Float16       bool
+	Pool          *PoolSpec
 }
 
 // Empty reports whether s asks for nothing.
-func (s Spec) Empty() bool { return !s.Float16 && s.Pool == nil }
+func (s Spec) Empty() bool { return !s.FuseAttention && !s.Float16 && s.Pool == nil }
 
 func (s Spec) tag() string {
 	var parts []string
+	if s.FuseAttention {
+		parts = append(parts, "mha")
+	}
 	if s.Float16 {
 		parts = append(parts, "fp16")
 	}
@@ -42,6 +48,12 @@ func (s Spec) tag() string {
 
 // Apply runs the rewrites on m.
 func (s Spec) Apply(m *Model) error {
+	if s.FuseAttention {
+		// A graph in another form keeps its attention as it is.
+		if _, err := m.FuseAttention(); err != nil {
+			return err
+		}
+	}
 	if s.Float16 {
 		if err := m.ConvertFloat16(); err != nil {
 			return err
