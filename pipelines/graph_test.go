@@ -124,7 +124,7 @@ func TestGraphOptionsMatchCPUPath(t *testing.T) {
 
 // TestPoolInGraphSkipsPlainRepos: a repo without a pooling config is left as it is.
 func TestPoolInGraphSkipsPlainRepos(t *testing.T) {
-	dir := plainRepo(t)
+	dir := testutil.CopyFixture(t, "tiny-bert-embeddings", testutil.PlainEncoderFiles...)
 	m := loadDir(t, dir, LoadOptions{Graph: GraphOptions{PoolInGraph: true}})
 	if m.Info.Pooling != "" {
 		t.Errorf("pooling %q", m.Info.Pooling)
