@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# gpu-run.sh KIT: runs on the lent GPU machine, from the repository root, after the calls that
-# scripts/gpu-pack.sh prints have copied every .gpu/cN/* into KIT (default /tmp/ig). It
+# gpu-run.sh KIT: runs on the lent GPU machine, from the repository root (its testdata/ is
+# used), after the calls that scripts/gpu-pack.sh prints have copied every .gpu/cN/* into KIT
+# (default /tmp/ig; the kit carries a copy of this script). It
 # reassembles the CUDA provider, then runs: the GPU test suite (parity with the
 # sentence-transformers goldens and the server's acceptance suite on CUDA), a smoke test of
 # `infergo serve --device cuda`, the Go benchmark (bench/gpu) and the PyTorch reference
@@ -9,6 +10,10 @@
 # to under 9 minutes, inside one device call (pass timeout_s 590).
 set -uo pipefail
 KIT=$(realpath "${1:-/tmp/ig}")
+# Helper scripts travel with the kit; a checkout's own copies serve when run from one.
+HERE=$(dirname "$(realpath "$0")")
+PY=$HERE
+[ -f "$PY/torch_bench.py" ] || PY=$(pwd)/bench/gpu
 OUT=${OUT:-$KIT/out}
 ROOT=$(pwd)
 mkdir -p "$OUT"
@@ -65,6 +70,7 @@ SMOKE=$(mktemp -d) && cp -r "$ROOT/testdata/fixtures/tiny-bert-embeddings" "$SMO
 pid=$!
 ok=0
 for _ in $(seq 1 80); do
+  kill -0 $pid 2>/dev/null || break
   if "$KIT/bin/infergo" healthcheck --url http://127.0.0.1:18000/health 2>/dev/null; then ok=1; break; fi
   sleep 0.5
 done
@@ -82,8 +88,8 @@ log "serve --device cuda smoke test: healthy=$ok, exit $? after SIGTERM ($(($(da
 # 3. Go benchmark, then 4. PyTorch on the same GPU.
 timeout 240 "$KIT/bin/bench-gpu" -root "$ROOT" -model /tmp/infergo-benchmodel -out "$KIT/go-bench.json" >"$OUT/go-bench.log" 2>&1
 log "Go benchmark: exit $? ($(($(date +%s) - t0)) s)"
-PYTHONUNBUFFERED=1 timeout 120 python3 "$ROOT/bench/gpu/torch_bench.py" --out "$KIT/torch-bench.json" >"$OUT/torch.log" 2>&1
+PYTHONUNBUFFERED=1 timeout 120 python3 "$PY/torch_bench.py" --out "$KIT/torch-bench.json" >"$OUT/torch.log" 2>&1
 log "PyTorch benchmark: exit $? ($(($(date +%s) - t0)) s)"
-python3 "$ROOT/bench/gpu/report.py" "$OUT/results.json" "$OUT/results.md" "$KIT/go-bench.json" "$KIT/torch-bench.json" >/dev/null
+python3 "$PY/report.py" "$OUT/results.json" "$OUT/results.md" "$KIT/go-bench.json" "$KIT/torch-bench.json" >/dev/null
 cat "$OUT/results.md"
 log "done in $(($(date +%s) - t0)) s"
