@@ -95,3 +95,7 @@ OrtStatus *infergo_add_config_entry(OrtSessionOptions *opts, const char *key, co
 OrtStatus *infergo_get_config_entry(OrtSessionOptions *opts, const char *key, char *buf, size_t *len) {
   return api->GetSessionConfigEntry(opts, key, buf, len);
 }
+
+OrtStatus *infergo_enable_profiling(OrtSessionOptions *opts, const char *prefix) {
+  return api->EnableProfiling(opts, prefix);
+}

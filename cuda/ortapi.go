@@ -267,3 +267,18 @@ func SessionConfigEntry(opts unsafe.Pointer, key string) (string, error) {
 	}
 	return strings.TrimRight(string(buf), "\x00"), nil
 }
+
+// EnableProfiling turns on ONNX Runtime's profiler for sessions made with the raw
+// OrtSessionOptions*: each session writes <prefix>_<time>.json (Chrome trace format, one event
+// per node run with its provider) when it is closed. For benchmarks; it slows runs down.
+func EnableProfiling(opts unsafe.Pointer, prefix string) error {
+	if err := ready(); err != nil {
+		return err
+	}
+	if opts == nil {
+		return errors.New("cuda: nil session options")
+	}
+	cp := C.CString(prefix)
+	defer C.free(unsafe.Pointer(cp))
+	return statusError(C.infergo_enable_profiling((*C.OrtSessionOptions)(opts), cp))
+}

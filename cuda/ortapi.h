@@ -41,6 +41,7 @@ OrtStatus *infergo_append_v2(OrtSessionOptions *opts, OrtEnv *env, const OrtEpDe
                              const char *const *keys, const char *const *values, size_t n);
 OrtStatus *infergo_set_ep_policy(OrtSessionOptions *opts, int policy);
 OrtStatus *infergo_add_config_entry(OrtSessionOptions *opts, const char *key, const char *value);
+OrtStatus *infergo_enable_profiling(OrtSessionOptions *opts, const char *prefix);
 OrtStatus *infergo_get_config_entry(OrtSessionOptions *opts, const char *key, char *buf, size_t *len);
 
 #endif

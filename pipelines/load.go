@@ -178,7 +178,7 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 		return nil, fmt.Errorf("pipelines: task %q is not supported yet", task)
 	}
 	log.Info("pipeline ready", "model", repo.ID, "task", task, "graph", graph, "sessions", n,
-		"rewritten", prep.path != repo.Path(graph), "pooled_in_graph", prep.pooled, "fp16", o.Graph.Float16, "seq_bucket", o.Graph.SeqBucket,
+		"rewritten", prep.path != repo.Path(graph), "pooled_in_graph", prep.pooled, "fp16", o.Graph.Float16, "fuse_attention", o.Graph.FuseAttention, "seq_bucket", o.Graph.SeqBucket,
 		"max_input_length", mi.MaxInputLength, "device", device)
 	return m, nil
 }

@@ -17,7 +17,9 @@ PY=$HERE
 OUT=${OUT:-$KIT/out}
 ROOT=$(pwd)
 mkdir -p "$OUT"
-log() { echo "gpu-run: $*" | tee -a "$OUT/summary.txt" >&2; }
+# The step log goes into results.md (at most 8 files come back from $OUT).
+log() { echo "gpu-run: $*" | tee -a "$KIT/summary.txt" >&2; }
+rm -f "$KIT/summary.txt"
 t0=$(date +%s)
 
 unxz_to() { # file.xz dest
@@ -28,7 +30,7 @@ cd "$KIT" || exit 1
 if [ ! -f lib/libonnxruntime_providers_cuda.so ]; then
   cat cuda.xz.[0-9][0-9] >cuda.xz
   want_xz=$(sed -n 1p cuda.xz.sha256) want_so=$(sed -n 2p cuda.xz.sha256)
-  [ "$(sha256sum cuda.xz | cut -d' ' -f1)" = "$want_xz" ] || { log "FATAL: reassembled provider checksum mismatch (a carry is missing?)"; ls -l >>"$OUT/summary.txt"; exit 1; }
+  [ "$(sha256sum cuda.xz | cut -d' ' -f1)" = "$want_xz" ] || { log "FATAL: reassembled provider checksum mismatch (a carry is missing?)"; ls -l >&2; exit 1; }
   if command -v xz >/dev/null; then xz -dc kit.tar.xz | tar -xf -; else python3 -c 'import tarfile,sys; tarfile.open(sys.argv[1]).extractall(".")' kit.tar.xz; fi
   unxz_to cuda.xz lib/libonnxruntime_providers_cuda.so
   [ "$(sha256sum lib/libonnxruntime_providers_cuda.so | cut -d' ' -f1)" = "$want_so" ] || { log "FATAL: provider checksum mismatch after xz -d"; exit 1; }
@@ -42,6 +44,8 @@ LIBS="$KIT/lib:/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/local/cuda/lib
 for d in $(python3 -c 'import glob,site,os; [print(p) for s in site.getsitepackages() for p in sorted(glob.glob(os.path.join(s,"nvidia","*","lib")))]' 2>/dev/null); do
   LIBS="$LIBS:$d"
 done
+# PyTorch runs with the machine's own library path: it bundles a newer cuDNN than the system's.
+TORCH_LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
 export LD_LIBRARY_PATH="$LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export INFERGO_ORT_LIB=$KIT/lib/libonnxruntime.so.1 INFERGO_CUDA_PROVIDER=$KIT/lib INFERGO_REPO_ROOT=$ROOT
 
@@ -49,7 +53,7 @@ export INFERGO_ORT_LIB=$KIT/lib/libonnxruntime.so.1 INFERGO_CUDA_PROVIDER=$KIT/l
   date -u
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
   nproc
-  python3 -c 'import torch,transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "transformers", transformers.__version__)'
+  LD_LIBRARY_PATH=$TORCH_LD_LIBRARY_PATH python3 -c 'import torch,transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "transformers", transformers.__version__)'
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   echo "--- ldd of the CUDA provider (missing libraries show as 'not found'):"
   ldd "$KIT/lib/libonnxruntime_providers_cuda.so"
@@ -86,10 +90,10 @@ kill -TERM $pid 2>/dev/null; wait $pid
 log "serve --device cuda smoke test: healthy=$ok, exit $? after SIGTERM ($(($(date +%s) - t0)) s)"
 
 # 3. Go benchmark, then 4. PyTorch on the same GPU.
-timeout 240 "$KIT/bin/bench-gpu" -root "$ROOT" -model /tmp/infergo-benchmodel -out "$KIT/go-bench.json" >"$OUT/go-bench.log" 2>&1
+mkdir -p "$KIT/prof"
+timeout 240 "$KIT/bin/bench-gpu" -root "$ROOT" -model /tmp/infergo-benchmodel -out "$KIT/go-bench.json" -profile "$KIT/prof" >"$OUT/go-bench.log" 2>&1
 log "Go benchmark: exit $? ($(($(date +%s) - t0)) s)"
-PYTHONUNBUFFERED=1 timeout 120 python3 "$PY/torch_bench.py" --out "$KIT/torch-bench.json" >"$OUT/torch.log" 2>&1
+LD_LIBRARY_PATH=$TORCH_LD_LIBRARY_PATH PYTHONUNBUFFERED=1 timeout 120 python3 "$PY/torch_bench.py" --out "$KIT/torch-bench.json" >"$OUT/torch.log" 2>&1
 log "PyTorch benchmark: exit $? ($(($(date +%s) - t0)) s)"
-python3 "$PY/report.py" "$OUT/results.json" "$OUT/results.md" "$KIT/go-bench.json" "$KIT/torch-bench.json" >/dev/null
-cat "$OUT/results.md"
 log "done in $(($(date +%s) - t0)) s"
+python3 "$PY/report.py" "$OUT/results.json" "$OUT/results.md" "$KIT/go-bench.json" "$KIT/torch-bench.json" --profiles "$KIT/prof" --notes "$KIT/summary.txt"

@@ -86,6 +86,8 @@ func main() {
 	iters := flag.Int("iters", 20, "timed calls per measurement (the median is reported)")
 	warmup := flag.Int("warmup", 5, "untimed calls first")
 	clients := flag.Int("clients", 8, "concurrent clients in e2e mode (batch 1: also 1 client)")
+	profile := flag.String("profile", "", "also write an ONNX Runtime profile of each CUDA variant (3 runs at -profile-shape) into this folder")
+	profileShape := flag.String("profile-shape", "256x128", "batch×seq of the profiled runs")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
@@ -123,6 +125,11 @@ func main() {
 			continue
 		}
 		rs, err := runVariant(env, modelDir, v, sh, *iters, *warmup, *clients, log)
+		if err == nil && *profile != "" && v.Device == "cuda" {
+			if perr := profileVariant(env, modelDir, v, *profileShape, *profile); perr != nil {
+				fmt.Fprintf(os.Stderr, "bench: profile %s: %v\n", v.Name, perr)
+			}
+		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", v.Name, err)
 			rs = append(rs, Result{Variant: v.Name, Error: err.Error()})

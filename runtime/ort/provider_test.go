@@ -98,3 +98,30 @@ func TestRegisterProviderLibrary(t *testing.T) {
 		t.Error("second attempt succeeded")
 	}
 }
+
+// TestEnableProfiling: a session configured through the shim writes ONNX Runtime's profile.
+func TestEnableProfiling(t *testing.T) {
+	env := newEnv(t)
+	if err := cuda.Bind(env.Library()); err != nil {
+		t.Fatal(err)
+	}
+	prefix := filepath.Join(t.TempDir(), "prof")
+	p := profiler{prefix: prefix}
+	sess, err := env.Open(context.Background(), testutil.Fixture("tiny-bert-embeddings", "onnx", "model.onnx"), runtime.Options{Provider: p, IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess.Close()
+	// One from Open's temporary session that reads the inputs and outputs, one from the session.
+	files, _ := filepath.Glob(prefix + "*.json")
+	if len(files) != 2 {
+		t.Fatalf("profiles %v", files)
+	}
+}
+
+type profiler struct{ prefix string }
+
+func (p profiler) Name() string { return "profiler" }
+func (p profiler) Configure(o any) error {
+	return cuda.EnableProfiling(o.(unsafe.Pointer), p.prefix)
+}
