@@ -1,6 +1,8 @@
 package onnxgraph_test
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/infergo/infergo/internal/testutil"
@@ -47,4 +49,38 @@ func TestFuseAttention(t *testing.T) {
 		}
 		testutil.AssertClose(t, "mean", out[1].Float32s()[i*h:(i+1)*h], g.MeanPooled[i], 1e-4)
 	}
+}
+
+// TestFuseGelu: every layer's exported GELU becomes one node, with the same outputs on CPU.
+func TestFuseGelu(t *testing.T) {
+	var g golden
+	testutil.LoadJSON(t, testutil.Fixture("tiny-bert-embeddings", "golden.json"), &g)
+	for fixture, want := range map[string]int{"tiny-bert-embeddings": 2, "bench-minilm-l6-graph": 6} {
+		m, err := onnxgraph.Read(testutil.Fixture(fixture, "onnx", "model.onnx"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := m.FuseGelu(); err != nil || n != want {
+			t.Fatalf("%s: fused %d, %v; want %d", fixture, n, err, want)
+		}
+		for _, n := range m.Graph().GetNode() {
+			if n.GetOpType() == "Erf" {
+				t.Errorf("%s: Erf %s left", fixture, n.GetName())
+			}
+		}
+	}
+	src := fixtureCopy(t)
+	m, err := onnxgraph.Read(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.FuseGelu()
+	b, _ := m.Marshal()
+	fused := filepath.Join(filepath.Dir(src), "gelu.onnx")
+	if err := os.WriteFile(fused, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := run(t, src, g, "last_hidden_state")[0]
+	got := run(t, fused, g, "last_hidden_state")[0]
+	testutil.AssertClose(t, "hidden states", got.Float32s(), want.Float32s(), 1e-5)
 }

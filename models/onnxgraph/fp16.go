@@ -23,13 +23,17 @@ var float16Unsupported = map[string]bool{"Resize": true, "Upsample": true, "If":
 // are inserted at the boundary). Values beyond float16's range are clamped to ±65504 (as
 // onnxconverter-common does), so the exporters' "finfo(float32).min" attention-mask fill stays
 // finite. Weights in external data are read from m.Dir and stored inline, so the model must
-// fit protobuf's 2 GiB limit once halved.
+// fit protobuf's 2 GiB limit once halved. Exact GELUs are fused first (see FuseGelu).
 func (m *Model) ConvertFloat16() error {
 	g := m.Graph()
 	for _, n := range g.GetNode() {
 		if float16Unsupported[n.GetOpType()] {
 			return fmt.Errorf("onnxgraph: fp16: operator %s (%s) is not supported", n.GetOpType(), n.GetName())
 		}
+	}
+	// √2 in the exported GELU is not a float16 number: fuse it while it is exact.
+	if _, err := m.FuseGelu(); err != nil {
+		return err
 	}
 	ext := externalReader{dir: m.Dir, files: map[string][]byte{}}
 	for _, t := range g.GetInitializer() {
