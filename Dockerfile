@@ -4,6 +4,8 @@
 # The builder fetches ONNX Runtime from npm (make deps, checked by size and sha256) and builds the
 # binary with scripts/build-release.sh, the same script `make build` and the tests run.
 FROM golang:1.26.8-bookworm AS build
+# The version infergo reports (docker build --build-arg VERSION=v1.2.3); .git is not in the context.
+ARG VERSION=dev
 RUN apt-get update \
  && apt-get install -y --no-install-recommends npm \
  && rm -rf /var/lib/apt/lists/*
@@ -12,7 +14,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN make deps \
- && scripts/build-release.sh /out/infergo
+ && VERSION="$VERSION" scripts/build-release.sh /out/infergo
 
 FROM debian:bookworm-slim
 # libstdc++ for ONNX Runtime; CA certificates for the Hugging Face Hub.
