@@ -2,7 +2,7 @@ package pipelines
 
 import (
 	"context"
-	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/infergo/infergo/models"
@@ -41,7 +41,9 @@ type prepared struct {
 
 // prepareGraph applies o's rewrites to the graph at path. The task is inferred from the
 // graph file itself, since sessions on a pooled graph no longer show its token-level output.
-func prepareGraph(repo *models.Repo, path string, o LoadOptions) (prepared, error) {
+// When the rewrite cannot be made (a read-only model folder, a graph it does not understand)
+// the graph is served as it is, after a warning: the rewrites change speed, not answers.
+func prepareGraph(repo *models.Repo, path string, o LoadOptions, log *slog.Logger) (prepared, error) {
 	g := o.Graph
 	if !g.PoolInGraph && !g.Float16 && !g.FuseAttention {
 		return prepared{path: path}, nil
@@ -69,7 +71,8 @@ func prepareGraph(repo *models.Repo, path string, o LoadOptions) (prepared, erro
 	}
 	out, err := onnxgraph.Prepare(path, spec)
 	if err != nil {
-		return prepared{}, fmt.Errorf("pipelines: prepare %s: %w", repo.ID, err)
+		log.Warn("serving the graph as exported: the device rewrite failed", "model", repo.ID, "err", err.Error())
+		return prepared{path: path, task: task}, nil
 	}
 	return prepared{path: out, task: task, pooled: spec.Pool != nil}, nil
 }

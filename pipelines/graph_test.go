@@ -9,6 +9,7 @@ import (
 
 	"github.com/infergo/infergo/internal/testutil"
 	"github.com/infergo/infergo/models"
+	"github.com/infergo/infergo/models/onnxgraph"
 	"github.com/infergo/infergo/runtime/ort"
 )
 
@@ -167,5 +168,30 @@ func TestFuseAttentionGraphOption(t *testing.T) {
 	tokens, _, err := m.Embedder.EmbedTokens(ctx, g.Sentences[:1], EmbedOptions{Truncate: true})
 	if err != nil || len(tokens[0]) == 0 {
 		t.Errorf("token level: %v", err)
+	}
+}
+
+// TestGraphOptionsRewriteFails: when the rewrite cannot be written beside the graph (here a
+// folder is in the way of its file; read-only model folders do the same), the model still
+// loads, as exported, with the same answers.
+func TestGraphOptionsRewriteFails(t *testing.T) {
+	g := loadEmbeddingsGolden(t)
+	probe := fixtureDir(t, "tiny-bert-embeddings")
+	p, err := onnxgraph.Prepare(filepath.Join(probe, "onnx", "model.onnx"), onnxgraph.Spec{Pool: &onnxgraph.PoolSpec{Mode: models.PoolMean}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := fixtureDir(t, "tiny-bert-embeddings")
+	if err := os.MkdirAll(filepath.Join(dir, "onnx", filepath.Base(p), "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := loadDir(t, dir, LoadOptions{Graph: GraphOptions{PoolInGraph: true}})
+	got, _, err := m.Embedder.Embed(context.Background(), g.Sentences[:2], EmbedOptions{Truncate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.AssertClose(t, "as exported", got[0], g.MeanNormalized[0], 1e-4)
+	if m.Info.Pooling != "mean" {
+		t.Errorf("info %+v", m.Info)
 	}
 }

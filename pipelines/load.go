@@ -52,7 +52,7 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 	if err != nil {
 		return nil, err
 	}
-	prep, err := prepareGraph(repo, repo.Path(graph), o)
+	prep, err := prepareGraph(repo, repo.Path(graph), o, log)
 	if err != nil {
 		return nil, err
 	}
