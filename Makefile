@@ -28,7 +28,15 @@ PKGS          := ./...
 all: build
 
 ## deps: fetch the ONNX Runtime core library (npm onnxruntime-node@$(ORT_VERSION)) into .deps/
-deps: $(ORT_LIB)
+## and make sure ffmpeg is installed (speech recognition decodes Opus/WebM/MP4 audio with it)
+deps: $(ORT_LIB) ffmpeg
+
+# Speech recognition decodes WAV, FLAC, MP3 and Ogg Vorbis in Go and hands every other
+# container to ffmpeg, as the Python containers do; its tests cover every format, so the
+# binary must be there. Installed from Debian when missing (root on CI; sudo otherwise).
+.PHONY: ffmpeg
+ffmpeg:
+	@command -v ffmpeg >/dev/null 2>&1 || scripts/install-ffmpeg.sh
 
 $(ORT_LIB):
 	scripts/fetch-npm-lib.sh onnxruntime-node@$(ORT_VERSION) \

@@ -59,7 +59,11 @@ func prepareGraph(repo *models.Repo, path string, o LoadOptions, log *slog.Logge
 		}
 	}
 	encoder := task == TaskFeatureExtraction || task == TaskSentenceSimilarity
-	spec := onnxgraph.Spec{Float16: g.Float16, FuseAttention: g.FuseAttention && encoder}
+	// Only encoder graphs are rewritten: those are what the rewrites were checked on.
+	spec := onnxgraph.Spec{Float16: g.Float16 && encoder, FuseAttention: g.FuseAttention && encoder}
+	if spec.Empty() && !(g.PoolInGraph && encoder) {
+		return prepared{path: path, task: task}, nil
+	}
 	if g.PoolInGraph && encoder {
 		st, err := repo.SentenceTransformers()
 		if err != nil {

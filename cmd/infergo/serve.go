@@ -43,6 +43,8 @@ type ModelFlags struct {
 	MaxQueueDelay         time.Duration `default:"1ms" env:"MAX_QUEUE_DELAY" help:"Longest a batch waits for requests that are still being tokenized."`
 	MaxConcurrentRequests int           `default:"512" env:"MAX_CONCURRENT_REQUESTS" help:"Requests admitted at once; beyond it the answer is 429 at once."`
 	MaxClientBatchSize    int           `default:"32" env:"MAX_CLIENT_BATCH_SIZE" help:"Inputs one request may carry."`
+	MaxBatchTotalTokens   int           `env:"MAX_BATCH_TOTAL_TOKENS" help:"Text generation: KV-cache positions (prompt + new tokens, summed over the sequences of one decode loop) reserved at once. Default: 1 GiB worth of cache."`
+	MaxBatchPrefillTokens int           `default:"4096" env:"MAX_BATCH_PREFILL_TOKENS" help:"Text generation: prompt tokens that join a running batch in one prefill."`
 }
 
 // ServeCmd runs the HTTP server.
@@ -87,7 +89,13 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	src, err := newModelSource(&c.ModelFlags, c.loadOptions(eng, obs, log), log)
+	gobs, err := server.NewDecodeObserver(reg)
+	if err != nil {
+		return err
+	}
+	lo := c.loadOptions(eng, obs, log)
+	lo.Decode.Observer = gobs
+	src, err := newModelSource(&c.ModelFlags, lo, log)
 	if err != nil {
 		return err
 	}
@@ -204,6 +212,11 @@ func (c *ModelFlags) loadOptions(eng *engine, obs sched.Observer, log *slog.Logg
 			MaxConcurrentRequests: c.MaxConcurrentRequests,
 			Workers:               workers,
 			Observer:              obs,
+		},
+		Decode: sched.DecodeConfig{
+			MaxBatchSize:     c.MaxBatchSize,
+			MaxBatchTokens:   c.MaxBatchTotalTokens,
+			MaxPrefillTokens: c.MaxBatchPrefillTokens,
 		},
 		MaxClientBatchSize: c.MaxClientBatchSize,
 		Device:             eng.device(),

@@ -150,9 +150,12 @@ func (s *Scheduler) holdFor(queue []*item, closing bool) time.Duration {
 // first, while the padded size stays within MaxBatchTokens and MaxBatchSize.
 func (s *Scheduler) form(queue []*item) (*batch, []*item) {
 	window := min(len(queue), s.cfg.SortWindow)
-	order := make([]int, window)
-	for i := range order {
-		order[i] = i
+	order := make([]int, 0, window)
+	for i := 0; i < window; i++ {
+		// Feature sequences only batch with compatible shapes (features.go).
+		if s.layout.compatible(&queue[0].seq, &queue[i].seq) {
+			order = append(order, i)
+		}
 	}
 	sort.SliceStable(order, func(a, b int) bool { return queue[order[a]].length() < queue[order[b]].length() })
 	anchor := 0
@@ -170,7 +173,7 @@ func (s *Scheduler) form(queue []*item) (*batch, []*item) {
 		if lo > 0 && longest*(n+1) <= s.cfg.MaxBatchTokens {
 			left = longest - queue[order[lo-1]].length() // padding the shorter one adds
 		}
-		if hi+1 < window {
+		if hi+1 < len(order) {
 			l := queue[order[hi+1]].length()
 			if l*(n+1) <= s.cfg.MaxBatchTokens {
 				right = (l - longest) * n // padding the longer one adds to the rest

@@ -82,6 +82,9 @@ func (c Config) withDefaults(sessions int) Config {
 type Sequence struct {
 	IDs     []int32
 	TypeIDs []int32
+	// Features feeds graphs with dense inputs (audio features, pixel values) instead of
+	// token ids: one tensor per graph input, without the batch axis (see features.go).
+	Features map[string]runtime.Tensor
 }
 
 // Result holds one sequence's share of a batch's outputs, one tensor per session output in
@@ -198,8 +201,11 @@ func (t *Ticket) Run(ctx context.Context, seqs []Sequence) ([]Result, error) {
 	now := time.Now()
 	items := make([]*item, len(seqs))
 	for i, seq := range seqs {
-		if len(seq.IDs) == 0 {
+		if len(seq.IDs) == 0 && seq.Features == nil {
 			return nil, fmt.Errorf("sched: sequence %d is empty", i)
+		}
+		if err := s.layout.checkSequence(&seq); err != nil { // features.go
+			return nil, fmt.Errorf("sched: sequence %d: %w", i, err)
 		}
 		if seq.TypeIDs != nil && len(seq.TypeIDs) != len(seq.IDs) {
 			return nil, fmt.Errorf("sched: sequence %d has %d ids but %d type ids", i, len(seq.IDs), len(seq.TypeIDs))
@@ -304,4 +310,9 @@ type item struct {
 	enqueued time.Time
 }
 
-func (it *item) length() int { return len(it.seq.IDs) }
+func (it *item) length() int {
+	if it.seq.Features != nil {
+		return featureLength(&it.seq) // features.go
+	}
+	return len(it.seq.IDs)
+}

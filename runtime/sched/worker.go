@@ -89,8 +89,9 @@ func (w *worker) execute(b *batch) {
 	for i, it := range b.items {
 		res := Result{Outputs: make([]runtime.Tensor, len(outputs)), Queue: start.Sub(it.enqueued), Inference: elapsed, BatchSize: len(b.items)}
 		var serr error
+		longest, length := b.rowSpan(it) // feature rows are not cut (features.go)
 		for j, out := range outputs {
-			if res.Outputs[j], serr = rowsOf(out, i, len(b.items), b.longest, it.length()); serr != nil {
+			if res.Outputs[j], serr = rowsOf(out, i, len(b.items), longest, length); serr != nil {
 				serr = fmt.Errorf("sched: output %q: %w", w.session.Info().Outputs[j].Name, serr)
 				break
 			}
@@ -100,7 +101,7 @@ func (w *worker) execute(b *batch) {
 }
 
 // rowsOf returns row i of a batch output without copying: [n, rest...] → [rest...], and for
-// token-level outputs [n, L, rest...] → [length, rest...].
+// token-level outputs [n, L, rest...] → [length, rest...] (not when longest < 0).
 func rowsOf(t runtime.Tensor, i, n, longest, length int) (runtime.Tensor, error) {
 	if len(t.Shape) == 0 || t.Shape[0] != int64(n) {
 		return runtime.Tensor{}, fmt.Errorf("shape %v does not start with the batch size %d", t.Shape, n)
@@ -108,7 +109,7 @@ func rowsOf(t runtime.Tensor, i, n, longest, length int) (runtime.Tensor, error)
 	rowShape := append([]int64(nil), t.Shape[1:]...)
 	rowSize := runtime.Elements(rowShape)
 	lo, hi := int64(i)*rowSize, int64(i+1)*rowSize
-	if len(t.Shape) >= 3 {
+	if len(t.Shape) >= 3 && longest >= 0 {
 		if t.Shape[1] != int64(longest) {
 			return runtime.Tensor{}, fmt.Errorf("token-level shape %v does not match the batch length %d", t.Shape, longest)
 		}
