@@ -9,6 +9,7 @@ import (
 	"math"
 
 	"github.com/infergo/infergo/models"
+	"github.com/infergo/infergo/models/onnxgraph"
 	"github.com/infergo/infergo/runtime"
 	"github.com/infergo/infergo/runtime/sched"
 	"github.com/infergo/infergo/tokenize"
@@ -41,6 +42,8 @@ type LoadOptions struct {
 	FFmpeg string
 	// Device names where the model runs, for Info ("cpu" by default).
 	Device string
+	// Graph adapts the graph to the device (in-graph pooling, float16, shape buckets).
+	Graph GraphOptions
 	// Logger receives load progress; nil uses slog.Default().
 	Logger *slog.Logger
 }
@@ -65,6 +68,14 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 	if err != nil {
 		return nil, err
 	}
+	prep, err := prepareGraph(repo, repo.Path(graph), o, log)
+	if err != nil {
+		return nil, err
+	}
+	rtOpts, path := o.Runtime, prep.path
+	if prep.pooled {
+		rtOpts.Outputs = []string{onnxgraph.PooledOutput}
+	}
 	n := max(o.Sessions, 1)
 	sessions := make([]runtime.Session, 0, n)
 	closeSessions := func() {
@@ -79,7 +90,7 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 	}()
 	openAll := func() error {
 		for i := 0; i < n; i++ {
-			s, err := o.Opener.Open(ctx, repo.Path(graph), o.Runtime)
+			s, err := o.Opener.Open(ctx, path, rtOpts)
 			if err != nil {
 				return fmt.Errorf("pipelines: load %s: %w", repo.ID, err)
 			}
@@ -93,6 +104,9 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 	info := sessions[0].Info()
 	task := o.Task
 	if task == "" {
+		task = prep.task
+	}
+	if task == "" {
 		ranks := map[string]int{}
 		for _, out := range info.Outputs {
 			ranks[out.Name] = len(out.Shape)
@@ -105,6 +119,7 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 			if g, err := decoderGraph(repo, o.ONNXFile); err == nil && g != graph {
 				closeSessions()
 				sessions, graph = sessions[:0], g
+				path, rtOpts = repo.Path(g), o.Runtime
 				if err := openAll(); err != nil {
 					return nil, err
 				}
@@ -144,11 +159,36 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 			return nil, err
 		}
 		maxLen := maxInputLength(st, cfg, tcfg)
-		s, err := sched.New(sessions, scfg)
+		run, err := bucketed(sessions, o.Graph, cfg.MaxPositions(), scfg.PadID)
 		if err != nil {
 			return nil, fmt.Errorf("pipelines: load %s: %w", repo.ID, err)
 		}
-		emb, err := NewEmbeddings(EmbeddingsConfig{Tokenizer: tok, Scheduler: s, ST: st, MaxLength: maxLen, MaxClientBatchSize: o.MaxClientBatchSize})
+		s, err := sched.New(run, scfg)
+		if err != nil {
+			return nil, fmt.Errorf("pipelines: load %s: %w", repo.ID, err)
+		}
+		tokens := &lazyTokens{open: func(ctx context.Context) (runtime.Session, *sched.Scheduler, error) {
+			ropts := o.Runtime
+			ropts.Outputs = nil // the token-level output and the pooled one: EmbedTokens uses the first
+			sess, err := o.Opener.Open(ctx, prep.path, ropts)
+			if err != nil {
+				return nil, nil, fmt.Errorf("pipelines: token-level session for %s: %w", repo.ID, err)
+			}
+			wrapped, err := bucketed([]runtime.Session{sess}, o.Graph, cfg.MaxPositions(), scfg.PadID)
+			if err == nil {
+				var ts *sched.Scheduler
+				if ts, err = sched.New(wrapped, scfg); err == nil {
+					return sess, ts, nil
+				}
+			}
+			sess.Close()
+			return nil, nil, fmt.Errorf("pipelines: token-level scheduler for %s: %w", repo.ID, err)
+		}}
+		ecfg := EmbeddingsConfig{Tokenizer: tok, Scheduler: s, ST: st, MaxLength: maxLen, MaxClientBatchSize: o.MaxClientBatchSize}
+		if prep.pooled {
+			ecfg.TokenLevel = tokens.get
+		}
+		emb, err := NewEmbeddings(ecfg)
 		if err != nil {
 			s.Close(ctx)
 			return nil, err
@@ -157,7 +197,7 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 		mi.Pooling, mi.Normalize = string(emb.Pooling()), emb.Normalizes()
 		fillLimits(&mi, s.Config())
 		m = NewModel(mi, func(ctx context.Context) error {
-			err := s.Close(ctx)
+			err := errors.Join(s.Close(ctx), tokens.close(ctx))
 			closeSessions()
 			return err
 		})
@@ -193,6 +233,7 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 		return nil, fmt.Errorf("pipelines: task %q is not supported yet", task)
 	}
 	log.Info("pipeline ready", "model", repo.ID, "task", task, "graph", graph, "sessions", n,
+		"rewritten", prep.path != repo.Path(graph), "pooled_in_graph", prep.pooled, "fp16", o.Graph.Float16, "fuse_attention", o.Graph.FuseAttention, "seq_bucket", o.Graph.SeqBucket,
 		"max_input_length", mi.MaxInputLength, "device", device)
 	return m, nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/infergo/infergo/pipelines"
 	"github.com/infergo/infergo/pipelines/intent"
-	"github.com/infergo/infergo/runtime/ort"
 	"github.com/infergo/infergo/server"
 	"github.com/infergo/infergo/server/humanfirst"
 )
@@ -121,15 +120,12 @@ type EvaluateCmd struct {
 
 // Run implements the command.
 func (c *EvaluateCmd) Run(log *slog.Logger) error {
-	if err := c.checkDevice(); err != nil {
-		return err
-	}
-	env, err := ort.NewEnvironment(c.ORTLib)
+	eng, err := c.openEngine(log)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	src, err := newModelSource(&c.ModelFlags, c.loadOptions(env, nil, log), log)
+	defer eng.Close()
+	src, err := newModelSource(&c.ModelFlags, c.loadOptions(eng, nil, log), log)
 	if err != nil {
 		return err
 	}

@@ -16,10 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/infergo/infergo/cuda"
 	"github.com/infergo/infergo/pipelines"
 	rt "github.com/infergo/infergo/runtime"
-	"github.com/infergo/infergo/runtime/ort"
 	"github.com/infergo/infergo/runtime/sched"
 	"github.com/infergo/infergo/server"
 )
@@ -27,13 +25,14 @@ import (
 // ModelFlags choose the model and how it runs; serve and the commands that load a model
 // locally share them.
 type ModelFlags struct {
-	Model    string `env:"MODEL_ID" help:"Model to serve: a Hub id (org/name, downloaded into the cache on first start) or a local directory laid out like a Hub repo. Empty: the built-in tiny embedding model."`
-	Revision string `env:"REVISION" help:"Hub revision: branch, tag or commit (default main)."`
-	HubFlags `embed:""`
-	Task     string `env:"TASK" help:"Pipeline tag to serve (feature-extraction, sentence-similarity, …). Empty: inferred from the repo."`
-	ONNXFile string `name:"onnx-file" env:"INFERGO_ONNX_FILE" help:"ONNX graph in the repo (path, or a variant such as 'quantized')."`
-	ORTLib   string `name:"ort-lib" env:"INFERGO_ORT_LIB" help:"Path of libonnxruntime.so (default: .deps/ from 'make deps', else the system library)."`
-	Device   string `default:"cpu" env:"INFERGO_DEVICE" help:"Where to run: cpu, cuda, cuda:N or auto."`
+	Model       string `env:"MODEL_ID" help:"Model to serve: a Hub id (org/name, downloaded into the cache on first start) or a local directory laid out like a Hub repo. Empty: the built-in tiny embedding model."`
+	Revision    string `env:"REVISION" help:"Hub revision: branch, tag or commit (default main)."`
+	HubFlags    `embed:""`
+	Task        string `env:"TASK" help:"Pipeline tag to serve (feature-extraction, sentence-similarity, …). Empty: inferred from the repo."`
+	ONNXFile    string `name:"onnx-file" env:"INFERGO_ONNX_FILE" help:"ONNX graph in the repo (path, or a variant such as 'quantized')."`
+	ORTLib      string `name:"ort-lib" env:"INFERGO_ORT_LIB" help:"Path of libonnxruntime.so (default: .deps/ from 'make deps', else the system library)."`
+	Device      string `default:"cpu" env:"INFERGO_DEVICE" help:"Where to run: cpu, cuda, cuda:N or auto (CUDA when usable, else the CPU with a warning)."`
+	DeviceFlags `embed:""`
 
 	Workers           int    `env:"INFERGO_WORKERS" help:"Batches run at once (default: the number of CPUs)."`
 	Threads           int    `default:"1" env:"INFERGO_THREADS" help:"Intra-op threads per batch. On CPU, more workers with one thread each beat fewer with several."`
@@ -58,7 +57,7 @@ type ServeCmd struct {
 	GRPCAddr        string        `name:"grpc-addr" default:":8443" env:"GRPC_ADDR" help:"Listen address of the HumanFirst gRPC services."`
 	DataDir         string        `name:"data-dir" type:"path" env:"INFERGO_DATA_DIR" help:"Where trained classifiers and workspaces are kept (default: $XDG_DATA_HOME/infergo or ~/.local/share/infergo)."`
 	Port            int           `env:"PORT" hidden:"" help:"Port to listen on when --addr is not set."`
-	ComputeType     string        `default:"cpu" env:"COMPUTE_TYPE" help:"Value of the x-compute-type header."`
+	ComputeType     string        `env:"COMPUTE_TYPE" help:"Value of the x-compute-type header (default: cpu, or gpu on CUDA)."`
 	PayloadLimit    int           `default:"2000000" env:"PAYLOAD_LIMIT" help:"Largest request body in bytes (413 beyond)."`
 	RequestTimeout  time.Duration `default:"60s" env:"REQUEST_TIMEOUT" help:"Longest a request may take, model loading included."`
 	ShutdownTimeout time.Duration `default:"30s" help:"On SIGTERM, how long in-flight requests may take to finish."`
@@ -74,14 +73,15 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 		}
 		addr = ":" + strconv.Itoa(port)
 	}
-	if err := c.checkDevice(); err != nil {
-		return err
-	}
-	env, err := ort.NewEnvironment(c.ORTLib)
+	eng, err := c.openEngine(log)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
+	defer eng.Close()
+	computeType := c.ComputeType
+	if computeType == "" {
+		computeType = eng.computeType()
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -93,7 +93,7 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	lo := c.loadOptions(env, obs, log)
+	lo := c.loadOptions(eng, obs, log)
 	lo.Decode.Observer = gobs
 	src, err := newModelSource(&c.ModelFlags, lo, log)
 	if err != nil {
@@ -101,7 +101,7 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 	}
 	srv, err := server.New(server.Config{
 		Task:               os.Getenv("TASK"),
-		ComputeType:        c.ComputeType,
+		ComputeType:        computeType,
 		MaxBodyBytes:       c.PayloadLimit,
 		RequestTimeout:     c.RequestTimeout,
 		MaxClientBatchSize: c.MaxClientBatchSize,
@@ -124,7 +124,7 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
 	printBanner(ln.Addr(), src.name())
-	log.Info("serving", "addr", ln.Addr().String(), "model", src.name(), "ort", env.Library(), "ort_version", env.Version())
+	log.Info("serving", "addr", ln.Addr().String(), "model", src.name(), "device", eng.device(), "ort", eng.env.Library(), "ort_version", eng.env.Version())
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
@@ -177,35 +177,28 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 	return nil
 }
 
-// checkDevice validates --device. Only the CPU runs models so far.
-func (c *ModelFlags) checkDevice() error {
-	d, err := cuda.ParseDevice(c.Device)
-	if err != nil {
-		return err
-	}
-	if d.Kind != cuda.CPU {
-		return fmt.Errorf("--device %s: the CUDA execution provider is not built into this version; use --device cpu", d)
-	}
-	return nil
-}
-
-// loadOptions turns the flags into pipelines.LoadOptions. With one thread per batch, every
-// worker shares one session (ONNX Runtime runs concurrent calls on the callers' threads);
-// with more, each worker gets its own session and thread pool.
-func (c *ModelFlags) loadOptions(opener rt.Opener, obs sched.Observer, log *slog.Logger) pipelines.LoadOptions {
+// loadOptions turns the flags into pipelines.LoadOptions. On the CPU, with one thread per
+// batch, every worker shares one session (ONNX Runtime runs concurrent calls on the callers'
+// threads); with more, each worker gets its own session and thread pool. On CUDA one session
+// serves two workers, so one batch's host work overlaps the other's GPU work, and the graph is
+// tuned for the device (see DeviceFlags).
+func (c *ModelFlags) loadOptions(eng *engine, obs sched.Observer, log *slog.Logger) pipelines.LoadOptions {
 	workers := c.Workers
-	if workers <= 0 {
-		workers = runtime.NumCPU()
-	}
 	threads := max(c.Threads, 1)
 	sessions := 1
-	if threads > 1 {
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+		if eng.provider != nil {
+			workers = 2
+		}
+	}
+	if threads > 1 && eng.provider == nil {
 		sessions = workers
 	}
-	return pipelines.LoadOptions{
+	o := pipelines.LoadOptions{
 		Task:     c.Task,
 		ONNXFile: c.ONNXFile,
-		Opener:   opener,
+		Opener:   eng.env,
 		Runtime: rt.Options{
 			IntraOpThreads: threads,
 			InterOpThreads: 1,
@@ -226,8 +219,14 @@ func (c *ModelFlags) loadOptions(opener rt.Opener, obs sched.Observer, log *slog
 			MaxPrefillTokens: c.MaxBatchPrefillTokens,
 		},
 		MaxClientBatchSize: c.MaxClientBatchSize,
+		Device:             eng.device(),
+		Graph:              c.graphOptions(eng.provider != nil),
 		Logger:             log,
 	}
+	if eng.provider != nil {
+		o.Runtime.Provider = eng.provider
+	}
+	return o
 }
 
 func printBanner(addr net.Addr, model string) {

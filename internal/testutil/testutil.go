@@ -11,8 +11,15 @@ import (
 	"testing"
 )
 
+// RootEnv overrides Root for test binaries run away from the source tree (the GPU suite runs
+// as a compiled binary on a machine whose checkout sits elsewhere).
+const RootEnv = "INFERGO_REPO_ROOT"
+
 // Root returns the repository root (the directory holding go.mod).
 func Root() string {
+	if r := os.Getenv(RootEnv); r != "" {
+		return r
+	}
 	_, file, _, _ := goruntime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
