@@ -7,26 +7,53 @@ ORT_VERSION   := 1.30.0
 ORT_LIB       := .deps/onnxruntime/libonnxruntime.so.1
 ORT_SHA256    := ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23
 ORT_SIZE      := 45828512
+# The CUDA execution provider (make deps-gpu): ORT 1.29 built for CUDA 13, loaded by the 1.30
+# core as a plugin. The shared helper must also sit beside the core library, where ORT looks.
+CUDA_PKG      := com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9
+CUDA_DIR      := .deps/cuda
+CUDA_MEMBER   := package/Plugins/Linux/x64
+CUDA_LIB      := $(CUDA_DIR)/libonnxruntime_providers_cuda.so
+CUDA_SHA256   := 56cf3254b118ad837ccc4ed8f6d1b23504bbf7ef91b34cbc0b289cb7f10b3037
+CUDA_SIZE     := 229780440
+SHARED_SHA256 := c6a12593396095f5670160e284c35d1700b7708cf3037b7042e2a5200ccae772
+SHARED_SIZE   := 14632
 # Tests and `run` find the library through this variable, wherever they are started from.
 export INFERGO_ORT_LIB := $(CURDIR)/$(ORT_LIB)
-# Seconds each fuzz target runs during `make test` (0 disables).
-FUZZTIME      ?= 5s
+# Budget of each fuzz target during `make test` (0 disables). A count (`Nx`), not a duration:
+# Go 1.26's fuzz coordinator reports a spurious "context deadline exceeded" when a duration
+# expires while a worker is mid-call on a loaded machine (golang/go#75804, fixed in Go 1.27).
+FUZZTIME      ?= 20000x
 PKGS          := ./...
 
-.PHONY: all deps build test test-short fuzz run bench bench-model bench-compare bench-saturation bench-rss lint clean proto
+.PHONY: all deps deps-gpu build test test-short fuzz run bench bench-model bench-compare bench-saturation bench-rss lint clean proto
 
 all: build
 
 ## deps: fetch the ONNX Runtime core library (npm onnxruntime-node@$(ORT_VERSION)) into .deps/
-deps: $(ORT_LIB)
+## and make sure ffmpeg is installed (speech recognition decodes Opus/WebM/MP4 audio with it)
+deps: $(ORT_LIB) ffmpeg
+
+# Speech recognition decodes WAV, FLAC, MP3 and Ogg Vorbis in Go and hands every other
+# container to ffmpeg, as the Python containers do; its tests cover every format, so the
+# binary must be there. Installed from Debian when missing (root on CI; sudo otherwise).
+.PHONY: ffmpeg
+ffmpeg:
+	@command -v ffmpeg >/dev/null 2>&1 || scripts/install-ffmpeg.sh
 
 $(ORT_LIB):
 	scripts/fetch-npm-lib.sh onnxruntime-node@$(ORT_VERSION) \
 		package/bin/napi-v6/linux/x64/libonnxruntime.so.1 $@ $(ORT_SHA256) $(ORT_SIZE)
 
-## build: compile bin/infergo
+## deps-gpu: fetch the CUDA execution provider (npm $(CUDA_PKG)) into .deps/cuda/
+deps-gpu: deps
+	scripts/fetch-npm-lib.sh $(CUDA_PKG) \
+		$(CUDA_MEMBER)/libonnxruntime_providers_cuda.so $(CUDA_LIB) $(CUDA_SHA256) $(CUDA_SIZE) \
+		$(CUDA_MEMBER)/libonnxruntime_providers_shared.so $(CUDA_DIR)/libonnxruntime_providers_shared.so $(SHARED_SHA256) $(SHARED_SIZE) \
+		$(CUDA_MEMBER)/libonnxruntime_providers_shared.so $(dir $(ORT_LIB))libonnxruntime_providers_shared.so $(SHARED_SHA256) $(SHARED_SIZE)
+
+## build: compile bin/infergo (scripts/build-release.sh: the same build the Dockerfiles run)
 build:
-	CGO_ENABLED=1 $(GO) build -trimpath -o $(BIN) ./cmd/infergo
+	GO=$(GO) scripts/build-release.sh $(BIN)
 
 ## test: lint, then every test with the race detector, then each fuzz target briefly
 test: deps lint
@@ -42,7 +69,7 @@ fuzz:
 	scripts/fuzz-all.sh $(FUZZTIME)
 
 ## run: serve the embedded default model on :8000 (no network needed)
-run: deps build
+run: $(ORT_LIB) build
 	$(BIN) serve --addr :8000
 
 ## bench-model: write the MiniLM-shaped benchmark model (90 MB of random weights) to bench/testdata/model

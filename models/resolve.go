@@ -81,7 +81,7 @@ func (o PullOptions) normalize() (PullOptions, error) {
 // Resolve is the entry point of `infergo serve`: a local directory is opened as it is
 // (OpenDir); anything else must be a Hub id and is pulled into the cache (Pull).
 func Resolve(ctx context.Context, ref string, o PullOptions, cfg HubConfig) (*Repo, error) {
-	if isLocalRef(ref) {
+	if IsLocalRef(ref) {
 		return OpenDir(ref)
 	}
 	h, err := NewHub(cfg)
@@ -93,15 +93,15 @@ func Resolve(ctx context.Context, ref string, o PullOptions, cfg HubConfig) (*Re
 
 // Resolve opens a local directory as it is, or pulls a Hub id (see Pull).
 func (h *Hub) Resolve(ctx context.Context, ref string, o PullOptions) (*Repo, error) {
-	if isLocalRef(ref) {
+	if IsLocalRef(ref) {
 		return OpenDir(ref)
 	}
 	return h.Pull(ctx, ref, o)
 }
 
-// isLocalRef reports a reference meant as a directory: one that exists, or that is written
+// IsLocalRef reports a reference meant as a directory: one that exists, or that is written
 // as a path (absolute, ./, ../, ~, or more than one slash), which Hub ids never are.
-func isLocalRef(ref string) bool {
+func IsLocalRef(ref string) bool {
 	if st, err := os.Stat(ref); err == nil && st.IsDir() {
 		return true
 	}

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/infergo/infergo/models"
+	"github.com/infergo/infergo/models/onnxgraph"
 	"github.com/infergo/infergo/runtime"
 	"github.com/infergo/infergo/runtime/sched"
 	"github.com/infergo/infergo/tokenize"
@@ -22,8 +23,12 @@ type Embeddings struct {
 	normalize bool
 	maxLen    int // tokens, special tokens included
 	hidden    int
-	output    int // index of the token-level output in the scheduler's results
-	maxBatch  int // texts per call
+	output    int  // index of the token-level (or, when pooled, the pooled) output
+	pooled    bool // the graph pools (onnxgraph.PooledOutput): results are [hidden] vectors
+	maxBatch  int  // texts per call
+
+	// tokenLevel gives the scheduler for token-level requests when the main one is pooled.
+	tokenLevel func(ctx context.Context) (*sched.Scheduler, int, error)
 }
 
 var _ Embedder = (*Embeddings)(nil)
@@ -38,18 +43,35 @@ type EmbeddingsConfig struct {
 	MaxLength int
 	// MaxClientBatchSize bounds the texts of one call (0: unbounded).
 	MaxClientBatchSize int
+	// TokenLevel, needed when the scheduler's graph pools in the graph (its only output is
+	// onnxgraph.PooledOutput), returns a scheduler with a token-level output and that output's
+	// index, for EmbedTokens. It is called on the first such request.
+	TokenLevel func(ctx context.Context) (*sched.Scheduler, int, error)
 }
 
-// NewEmbeddings checks that the scheduler's model produces token-level hidden states.
+// NewEmbeddings checks that the scheduler's model produces token-level hidden states, or the
+// pooled vectors onnxgraph.AppendPooling adds (then ST must be set: the graph pooled as it says).
 func NewEmbeddings(c EmbeddingsConfig) (*Embeddings, error) {
 	info := c.Scheduler.Info()
-	out := -1
-	for _, name := range []string{"last_hidden_state", "token_embeddings"} {
-		if i := info.Output(name); i >= 0 {
-			out = i
-			break
-		}
+	if c.MaxLength <= 0 {
+		return nil, fmt.Errorf("pipelines: embeddings: max length %d", c.MaxLength)
 	}
+	e := &Embeddings{tok: c.Tokenizer, sched: c.Scheduler, maxLen: c.MaxLength, maxBatch: c.MaxClientBatchSize, tokenLevel: c.TokenLevel}
+	if c.ST != nil {
+		e.pooling, e.normalize = c.ST.Pooling, c.ST.Normalize
+	}
+	if i := info.Output(onnxgraph.PooledOutput); i >= 0 {
+		shape := info.Outputs[i].Shape
+		if len(shape) != 2 || info.Outputs[i].DType != runtime.Float32 || shape[1] <= 0 {
+			return nil, fmt.Errorf("pipelines: embeddings: output %q is %s%v, want float32 [batch, hidden]", onnxgraph.PooledOutput, info.Outputs[i].DType, shape)
+		}
+		if c.ST == nil {
+			return nil, fmt.Errorf("pipelines: embeddings: a pooled graph needs the sentence-transformers pooling config")
+		}
+		e.output, e.pooled, e.hidden = i, true, int(shape[1])
+		return e, nil
+	}
+	out := tokenOutput(info)
 	if out < 0 {
 		return nil, fmt.Errorf("pipelines: embeddings: the graph has no last_hidden_state or token_embeddings output (outputs: %v)", outputNames(info))
 	}
@@ -57,14 +79,18 @@ func NewEmbeddings(c EmbeddingsConfig) (*Embeddings, error) {
 	if len(shape) != 3 || info.Outputs[out].DType != runtime.Float32 {
 		return nil, fmt.Errorf("pipelines: embeddings: output %q is %s%v, want float32 [batch, seq, hidden]", info.Outputs[out].Name, info.Outputs[out].DType, shape)
 	}
-	if c.MaxLength <= 0 {
-		return nil, fmt.Errorf("pipelines: embeddings: max length %d", c.MaxLength)
-	}
-	e := &Embeddings{tok: c.Tokenizer, sched: c.Scheduler, maxLen: c.MaxLength, hidden: int(shape[2]), output: out, maxBatch: c.MaxClientBatchSize}
-	if c.ST != nil {
-		e.pooling, e.normalize = c.ST.Pooling, c.ST.Normalize
-	}
+	e.output, e.hidden = out, int(shape[2])
 	return e, nil
+}
+
+// tokenOutput returns the index of the token-level output, or -1.
+func tokenOutput(info runtime.ModelInfo) int {
+	for _, name := range []string{"last_hidden_state", "token_embeddings"} {
+		if i := info.Output(name); i >= 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // Hidden returns the size of the model's hidden states (the embedding size).
@@ -95,7 +121,12 @@ func (e *Embeddings) Embed(ctx context.Context, texts []string, o EmbedOptions) 
 	}
 	// Pooling runs on the scheduler's worker, so only [hidden] per text leaves the batch and
 	// the batch's [n, seq, hidden] buffer is reused for the next one.
-	vecs, stats, err := e.run(ctx, texts, o, checkDims, func(_ int, outs []runtime.Tensor) ([]runtime.Tensor, error) {
+	vecs, stats, err := e.run(ctx, e.sched, texts, o, checkDims, func(_ int, outs []runtime.Tensor) ([]runtime.Tensor, error) {
+		if e.pooled {
+			// Already pooled in the graph; copy, as the batch's buffer is reused.
+			v := append([]float32(nil), outs[e.output].Float32s()...)
+			return []runtime.Tensor{runtime.NewTensor([]int64{int64(len(v))}, v)}, nil
+		}
 		v, err := pool(mode, outs[e.output].Float32s(), e.hidden)
 		if err != nil {
 			return nil, err
@@ -123,9 +154,19 @@ func (e *Embeddings) Embed(ctx context.Context, texts []string, o EmbedOptions) 
 
 // EmbedTokens implements Embedder: token-level hidden states, special tokens included.
 func (e *Embeddings) EmbedTokens(ctx context.Context, texts []string, o EmbedOptions) ([][][]float32, Stats, error) {
+	s, output := e.sched, e.output
+	if e.pooled {
+		if e.tokenLevel == nil {
+			return nil, Stats{}, fmt.Errorf("pipelines: token-level embeddings are not available for this pooled graph")
+		}
+		var err error
+		if s, output, err = e.tokenLevel(ctx); err != nil {
+			return nil, Stats{}, err
+		}
+	}
 	// The worker copies each text's rows out of the batch buffer, which it then reuses.
-	rows, stats, err := e.run(ctx, texts, o, nil, func(_ int, outs []runtime.Tensor) ([]runtime.Tensor, error) {
-		t := outs[e.output]
+	rows, stats, err := e.run(ctx, s, texts, o, nil, func(_ int, outs []runtime.Tensor) ([]runtime.Tensor, error) {
+		t := outs[output]
 		return []runtime.Tensor{runtime.NewTensor(append([]int64(nil), t.Shape...), append([]float32(nil), t.Float32s()...))}, nil
 	})
 	if err != nil {
@@ -160,10 +201,11 @@ func (e *Embeddings) Similarity(ctx context.Context, source string, sentences []
 	return scores, stats, nil
 }
 
-// run validates and tokenizes texts, calls check (if any) and runs them through the
-// scheduler with reduce applied on its worker to each text's token rows ([tokens × hidden],
-// no padding), returning the first tensor reduce made for each text.
-func (e *Embeddings) run(ctx context.Context, texts []string, o EmbedOptions, check func() error, reduce sched.Reducer) ([][]float32, Stats, error) {
+// run validates and tokenizes texts, calls check (if any) and runs them through scheduler s
+// with reduce applied on its worker to each text's share of the outputs (token rows
+// [tokens × hidden] without padding, or a pooled [hidden] vector), returning the first tensor
+// reduce made for each text.
+func (e *Embeddings) run(ctx context.Context, s *sched.Scheduler, texts []string, o EmbedOptions, check func() error, reduce sched.Reducer) ([][]float32, Stats, error) {
 	stats := Stats{Inputs: len(texts)}
 	if len(texts) == 0 {
 		return nil, stats, EmptyError("inputs", "`inputs` cannot be empty")
@@ -178,7 +220,7 @@ func (e *Embeddings) run(ctx context.Context, texts []string, o EmbedOptions, ch
 		stats.Characters += utf8.RuneCountInString(t)
 	}
 	// Admission before any work: an overloaded scheduler answers at once.
-	ticket, err := e.sched.Admit()
+	ticket, err := s.Admit()
 	if err != nil {
 		return nil, stats, err
 	}

@@ -3,8 +3,6 @@ package pipelines
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -269,25 +267,6 @@ func TestLoadErrors(t *testing.T) {
 	var _ runtime.Opener = env
 }
 
-// plainRepo copies the embeddings fixture without its sentence-transformers files: a plain
-// transformers encoder.
-func plainRepo(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	src := testutil.Fixture("tiny-bert-embeddings")
-	for _, f := range []string{"config.json", "tokenizer.json", "tokenizer_config.json", "onnx/model.onnx", "onnx/model.onnx_data"} {
-		b, err := os.ReadFile(filepath.Join(src, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755)
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // TestPlainTransformersRepo: without modules.json the model serves token-level states
 // (Info.Pooling is empty) and pooled calls fall back to the first token, unnormalised.
 func TestPlainTransformersRepo(t *testing.T) {
@@ -297,7 +276,7 @@ func TestPlainTransformersRepo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer env.Close()
-	repo, err := models.OpenDir(plainRepo(t))
+	repo, err := models.OpenDir(testutil.CopyFixture(t, "tiny-bert-embeddings", testutil.PlainEncoderFiles...))
 	if err != nil {
 		t.Fatal(err)
 	}

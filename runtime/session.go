@@ -92,7 +92,8 @@ type Options struct {
 type ProviderConfigurer interface {
 	// Name identifies the provider in logs and /info ("cuda:0").
 	Name() string
-	// Configure attaches the provider. engineOptions is engine specific.
+	// Configure attaches the provider. engineOptions is engine specific: runtime/ort passes
+	// the raw OrtSessionOptions* of the session being created, as an unsafe.Pointer.
 	Configure(engineOptions any) error
 }
 

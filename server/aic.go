@@ -38,13 +38,17 @@ func (s *Server) handleAIC(rc *fasthttp.RequestCtx, st *reqState) {
 	}
 	defer g.release()
 	m := g.model
+	if isASR(task, m) { // audio bodies: aicasr.go
+		s.handleASR(ctx, rc, st, m)
+		return
+	}
 	if task == "" {
 		if task = m.Info.Task; !knownTasks[task] {
 			s.writeError(rc, st, notRecognized(task))
 			return
 		}
 	}
-	if m.Embedder == nil || (task != pipelines.TaskFeatureExtraction && task != pipelines.TaskSentenceSimilarity) {
+	if !aicServes(m, task) {
 		// The containers' get_pipeline raises this for a task the image does not implement.
 		s.writeError(rc, st, errorf(kindUnsupported, "%s is not a valid pipeline for model : %s", task, m.Info.ModelID))
 		return
@@ -59,10 +63,17 @@ func (s *Server) handleAIC(rc *fasthttp.RequestCtx, st *reqState) {
 	b := s.getBuf()
 	defer s.putBuf(b)
 	var stats pipelines.Stats
-	if task == pipelines.TaskFeatureExtraction {
+	switch task {
+	case pipelines.TaskFeatureExtraction:
 		*b, stats, herr = s.runFeatureExtraction(ctx, m, req, lora, *b)
-	} else {
+	case pipelines.TaskTextGeneration:
+		*b, stats, herr = s.runTextGeneration(ctx, m, req, lora, *b)
+	case pipelines.TaskSentenceSimilarity:
 		*b, stats, herr = s.runSentenceSimilarity(ctx, m, req, lora, *b)
+	case pipelines.TaskTokenClassification:
+		*b, stats, herr = s.runTokenClassification(ctx, m, req, lora, *b)
+	case pipelines.TaskTextClassification:
+		*b, stats, herr = s.runTextClassification(ctx, m, req, lora, *b)
 	}
 	h := &rc.Response.Header
 	h.Set("x-compute-time", strconv.FormatFloat(time.Since(st.start).Seconds(), 'f', 3, 64))
@@ -75,6 +86,21 @@ func (s *Server) handleAIC(rc *fasthttp.RequestCtx, st *reqState) {
 	s.observe(st, stats)
 	h.Set("x-compute-characters", strconv.Itoa(req.chars))
 	writeJSON(rc, fasthttp.StatusOK, *b)
+}
+
+// aicServes reports whether model m has the pipeline task needs.
+func aicServes(m *pipelines.Model, task string) bool {
+	switch task {
+	case pipelines.TaskFeatureExtraction, pipelines.TaskSentenceSimilarity:
+		return m.Embedder != nil
+	case pipelines.TaskTokenClassification:
+		return m.TokenClassifier != nil
+	case pipelines.TaskTextClassification:
+		return m.TextClassifier != nil
+	case pipelines.TaskTextGeneration:
+		return m.Generator != nil
+	}
+	return false
 }
 
 func notRecognized(task string) *httpError {

@@ -39,9 +39,10 @@ type aicRequest struct {
 	chars  int // x-compute-characters
 }
 
-// normalizeNLP decodes and validates body for task (feature-extraction or
-// sentence-similarity) exactly like normalize_payload_nlp + check_inputs. Errors are 400s:
-// a string for the UTF-8 decode error, a pydantic-style list for schema errors.
+// normalizeNLP decodes and validates body for task (feature-extraction, sentence-similarity,
+// token-classification or text-classification) exactly like normalize_payload_nlp +
+// check_inputs. Errors are 400s: a string for the UTF-8 decode error, a pydantic-style list
+// for schema errors.
 func normalizeNLP(body []byte, task string) (*aicRequest, *httpError) {
 	if msg := utf8DecodeError(body); msg != "" {
 		return nil, newError(kindInvalid, msg)
@@ -77,6 +78,10 @@ func normalizeNLP(body []byte, task string) (*aicRequest, *httpError) {
 		msgs = validateStringOrBatch(req.inputs)
 	case pipelines.TaskSentenceSimilarity:
 		msgs = validateSimilarityInputs(req.inputs)
+	case pipelines.TaskTextGeneration:
+		msgs = validateTextGeneration(req)
+	case pipelines.TaskTokenClassification, pipelines.TaskTextClassification:
+		msgs = validateString(req.inputs)
 	}
 	if len(msgs) > 0 {
 		return nil, &httpError{kind: kindInvalid, msg: msgs[0], list: msgs}

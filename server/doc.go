@@ -3,8 +3,8 @@
 //   - the api-inference-community (aic) container contract: GET/HEAD any path → {"ok":"ok"},
 //     POST any other path → the configured task, byte-compatible with the Python images
 //     (error texts, Python float repr, compact unescaped JSON, gzip from 1000 bytes);
-//   - text-embeddings-inference (TEI): POST /embed, /embed_all, /similarity, /tokenize,
-//     /decode; GET /health, /info, /metrics;
+//   - text-embeddings-inference (TEI): POST /embed, /embed_all, /similarity, /predict,
+//     /tokenize, /decode; GET /health, /info, /metrics;
 //   - OpenAI embeddings: POST /v1/embeddings and /embeddings.
 //
 // # Wiring
@@ -57,4 +57,15 @@
 //   - Gzip honours q-values (Starlette only looks for the substring "gzip").
 //   - Inputs as token ids and prompt_name are refused (422): the pipelines contract has
 //     neither.
+//   - token-classification (aicclassify.go): aggregation_strategy defaults to "simple" (the
+//     hosted API's recommendation) and gives the containers' {entity_group, score, word,
+//     start, end}; "none" gives transformers' per-token {entity, score, index, word, start,
+//     end}. Texts over the model's length run as overlapping windows (parameter stride,
+//     default a quarter of the window) merged as transformers merges them; nothing is
+//     truncated. Parameters are checked (400 with a message) where transformers would fail
+//     later or with a KeyError (a 500 in the containers).
+//   - text-classification answers [[{label, score}…]] with every label unless top_k is given;
+//     function_to_apply and truncation (default true, as TEI) are accepted too. TEI /predict
+//     scores as TEI does (softmax over several labels, sigmoid over one, raw_scores: logits)
+//     and refuses models without a text classifier with 424.
 package server

@@ -17,19 +17,22 @@ import (
 type kind uint8
 
 const (
-	kindInternal    kind = iota // unclassified: an inference failure or a bug (detail logged only)
-	kindInvalid                 // bad input: *pipelines.ValidationError, bad request fields
-	kindEmpty                   // empty input: pipelines.ErrEmpty
-	kindSyntax                  // TEI/OpenAI body is not JSON
-	kindTooLarge                // body over Config.MaxBodyBytes
-	kindOverloaded              // sched.ErrOverloaded: admission refused, answered at once
-	kindUnavailable             // sched.ErrClosed, model still loading, server shutting down
-	kindLoadFailed              // Config.Load failed; every POST reports it
-	kindUnsupported             // the model lacks what the route or task needs
-	kindTimeout                 // Config.RequestTimeout elapsed
-	kindCanceled                // the client went away
-	kindMethod                  // method not allowed
-	kindBadHTTP                 // fasthttp could not parse the request
+	kindInternal     kind = iota // unclassified: an inference failure or a bug (detail logged only)
+	kindInvalid                  // bad input: *pipelines.ValidationError, bad request fields
+	kindEmpty                    // empty input: pipelines.ErrEmpty
+	kindSyntax                   // TEI/OpenAI body is not JSON
+	kindTooLarge                 // body over Config.MaxBodyBytes
+	kindOverloaded               // sched.ErrOverloaded: admission refused, answered at once
+	kindUnavailable              // sched.ErrClosed, model still loading, server shutting down
+	kindLoadFailed               // Config.Load failed; every POST reports it
+	kindUnsupported              // the model lacks what the route or task needs
+	kindTimeout                  // Config.RequestTimeout elapsed
+	kindCanceled                 // the client went away
+	kindMethod                   // method not allowed
+	kindBadHTTP                  // fasthttp could not parse the request
+	kindUnauthorized             // webhook/admin secret missing
+	kindForbidden                // webhook/admin secret wrong
+	kindNotFound                 // route disabled by configuration
 )
 
 type kindSpec struct {
@@ -37,22 +40,27 @@ type kindSpec struct {
 	aic     int    // status on api-inference-community routes
 	tei     int    // status on TEI and OpenAI routes
 	teiType string // TEI ErrorType, serialised as TEI does (PascalCase, no rename)
+	tgi     int    // status on TGI routes (/generate, /generate_stream)
+	tgiType string // TGI error_type (lower case)
 }
 
 var kindTable = [...]kindSpec{
-	kindInternal:    {"internal", 500, 424, "Backend"},
-	kindInvalid:     {"validation", 400, 422, "Validation"},
-	kindEmpty:       {"empty", 400, 400, "Empty"},
-	kindSyntax:      {"syntax", 400, 400, "Validation"},
-	kindTooLarge:    {"too_large", 413, 413, "Validation"},
-	kindOverloaded:  {"overloaded", 429, 429, "Overloaded"},
-	kindUnavailable: {"unavailable", 503, 503, "Unhealthy"},
-	kindLoadFailed:  {"load_failed", 500, 500, "Unhealthy"},
-	kindUnsupported: {"unsupported", 500, 424, "Backend"},
-	kindTimeout:     {"timeout", 504, 504, "Backend"},
-	kindCanceled:    {"canceled", 499, 499, "Backend"},
-	kindMethod:      {"method", 405, 405, "Validation"},
-	kindBadHTTP:     {"bad_http", 400, 400, "Validation"},
+	kindInternal:     {"internal", 500, 424, "Backend", 424, "generation"},
+	kindInvalid:      {"validation", 400, 422, "Validation", 422, "validation"},
+	kindEmpty:        {"empty", 400, 400, "Empty", 422, "validation"},
+	kindSyntax:       {"syntax", 400, 400, "Validation", 400, "validation"},
+	kindTooLarge:     {"too_large", 413, 413, "Validation", 413, "validation"},
+	kindOverloaded:   {"overloaded", 429, 429, "Overloaded", 429, "overloaded"},
+	kindUnavailable:  {"unavailable", 503, 503, "Unhealthy", 503, "unhealthy"},
+	kindLoadFailed:   {"load_failed", 500, 500, "Unhealthy", 500, "unhealthy"},
+	kindUnsupported:  {"unsupported", 500, 424, "Backend", 424, "generation"},
+	kindTimeout:      {"timeout", 504, 504, "Backend", 504, "generation"},
+	kindCanceled:     {"canceled", 499, 499, "Backend", 499, "generation"},
+	kindMethod:       {"method", 405, 405, "Validation", 405, "validation"},
+	kindBadHTTP:      {"bad_http", 400, 400, "Validation", 400, "validation"},
+	kindUnauthorized: {"unauthorized", 401, 401, "Unauthorized", 401, "unauthorized"},
+	kindForbidden:    {"forbidden", 403, 403, "Forbidden", 403, "forbidden"},
+	kindNotFound:     {"not_found", 404, 404, "NotFound", 404, "not_found"},
 }
 
 // httpError is a failure ready to be answered.
@@ -147,11 +155,15 @@ const (
 	protoAIC    protocol = iota // {"error": str | [str]}
 	protoTEI                    // {"error": str, "error_type": str}
 	protoOpenAI                 // {"message": str, "code": int, "type": str}
+	protoTGI                    // {"error": str, "error_type": str}, TGI's lower-case types
 )
 
 func (e *httpError) status(p protocol) int {
-	if p == protoAIC {
+	switch p {
+	case protoAIC:
 		return kindTable[e.kind].aic
+	case protoTGI:
+		return kindTable[e.kind].tgi
 	}
 	return kindTable[e.kind].tei
 }
@@ -163,11 +175,15 @@ func (e *httpError) appendBody(dst []byte, p protocol) []byte {
 		msg = "Input validation error: " + msg
 	}
 	switch p {
-	case protoTEI:
+	case protoTEI, protoTGI:
+		typ := kindTable[e.kind].teiType
+		if p == protoTGI {
+			typ = kindTable[e.kind].tgiType
+		}
 		dst = append(dst, `{"error":`...)
 		dst = appendJSONString(dst, msg)
 		dst = append(dst, `,"error_type":`...)
-		dst = appendJSONString(dst, kindTable[e.kind].teiType)
+		dst = appendJSONString(dst, typ)
 		return append(dst, '}')
 	case protoOpenAI:
 		dst = append(dst, `{"message":`...)

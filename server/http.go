@@ -41,8 +41,14 @@ var (
 	routeSimilarity = &route{"POST /similarity", protoTEI, (*Server).handleSimilarity}
 	routeTokenize   = &route{"POST /tokenize", protoTEI, (*Server).handleTokenize}
 	routeDecode     = &route{"POST /decode", protoTEI, (*Server).handleDecode}
+	routePredict    = &route{"POST /predict", protoTEI, (*Server).handlePredict}
 	routeOpenAI     = &route{"POST /v1/embeddings", protoOpenAI, (*Server).handleOpenAI}
+	routeGenerate   = &route{"POST /generate", protoTGI, (*Server).handleGenerate}
+	routeGenStream  = &route{"POST /generate_stream", protoTGI, (*Server).handleGenerateStream}
+	routeComplete   = &route{"POST /v1/completions", protoOpenAI, (*Server).handleCompletions}
 	routeMethod     = &route{"other", protoAIC, (*Server).handleMethodNotAllowed}
+	routeWebhook    = &route{"POST /webhooks/hub", protoTEI, (*Server).handleWebhook}
+	routeReload     = &route{"POST /admin/reload", protoTEI, (*Server).handleAdminReload}
 )
 
 func selectRoute(method, path string) *route {
@@ -69,8 +75,20 @@ func selectRoute(method, path string) *route {
 			return routeTokenize
 		case "/decode":
 			return routeDecode
+		case "/predict":
+			return routePredict
 		case "/v1/embeddings", "/embeddings":
 			return routeOpenAI
+		case "/generate":
+			return routeGenerate
+		case "/generate_stream":
+			return routeGenStream
+		case "/v1/completions", "/completions":
+			return routeComplete
+		case "/webhooks/hub":
+			return routeWebhook
+		case "/admin/reload":
+			return routeReload
 		}
 		return routeAIC
 	}
@@ -245,6 +263,9 @@ const gzipMinSize = 1000
 // maybeGzip compresses bodies of gzipMinSize bytes or more for clients that accept gzip.
 // BestSpeed: embeddings compress about 2x at any level, and CPU is what the server sells.
 func maybeGzip(rc *fasthttp.RequestCtx) {
+	if rc.Response.IsBodyStream() {
+		return // server-sent events: reading Body() would drain the stream here
+	}
 	body := rc.Response.Body()
 	if len(body) < gzipMinSize || len(rc.Response.Header.ContentEncoding()) > 0 {
 		return

@@ -51,6 +51,12 @@ type Config struct {
 	// NoDisconnectCancel turns off cancelling a request's context when its client hangs up
 	// (see disconnect_linux.go).
 	NoDisconnectCancel bool
+	// WebhookSecret guards POST /webhooks/hub and POST /admin/reload (env WEBHOOK_SECRET);
+	// empty disables both routes.
+	WebhookSecret string
+	// Reloader produces replacement models for webhooks and /admin/reload; nil: the routes
+	// accept nothing.
+	Reloader Reloader
 }
 
 const (
@@ -121,6 +127,12 @@ type Server struct {
 	draining chan struct{} // closed when Shutdown starts
 	drainOne sync.Once
 	bufs     sync.Pool // *[]byte response buffers
+
+	reloads     *reloadMetrics
+	reloadKick  chan struct{} // capacity 1: a queued reload
+	reloadDone  chan struct{} // closed when the reload loop has exited
+	reloadMu    sync.Mutex
+	reloadForce bool
 }
 
 // New validates cfg and builds a Server. Nothing runs until Serve.
@@ -138,6 +150,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	rm, err := newReloadMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
@@ -147,6 +163,10 @@ func New(cfg Config) (*Server, error) {
 		reqIDs:   newRequestIDs(),
 		loadDone: make(chan struct{}),
 		draining: make(chan struct{}),
+
+		reloads:    rm,
+		reloadKick: make(chan struct{}, 1),
+		reloadDone: make(chan struct{}),
 	}
 	s.baseCtx, s.baseCancel = context.WithCancelCause(context.Background())
 	s.loadCtx, s.loadCancel = context.WithCancelCause(context.Background())
@@ -189,6 +209,11 @@ func (s *Server) ListenAndServe(addr string) error {
 
 func (s *Server) startLoad() {
 	s.loadOnce.Do(func() {
+		if s.cfg.Reloader != nil {
+			go s.reloadLoop()
+		} else {
+			close(s.reloadDone)
+		}
 		if s.cfg.Load == nil {
 			close(s.loadDone)
 			return
@@ -245,11 +270,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	// Nothing new arrives now; cut whatever still runs (only when ctx expired).
 	s.baseCancel(errShuttingDown)
-	s.loadOnce.Do(func() { close(s.loadDone) }) // never started: nothing to wait for
-	select {
-	case <-s.loadDone:
-	case <-ctx.Done():
-		errs = append(errs, fmt.Errorf("server: waiting for the model loader: %w", ctx.Err()))
+	s.loadOnce.Do(func() { close(s.loadDone); close(s.reloadDone) }) // never started: nothing to wait for
+	for _, done := range []chan struct{}{s.loadDone, s.reloadDone} {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("server: waiting for the model loader: %w", ctx.Err()))
+		}
 	}
 	if err := s.holder.close(ctx); err != nil {
 		errs = append(errs, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -107,7 +108,7 @@ func (a *addedVocab) add(tokens []addedToken, m model, norm normalizer) error {
 			nextID++
 		}
 		if t.Normalized && norm != nil {
-			n := newNstr(t.Content)
+			n := newNstr(t.Content, nil)
 			if err := norm.normalize(&n, &scratch{}); err != nil {
 				return fmt.Errorf("added token %q: %w", t.Content, err)
 			}
@@ -262,15 +263,17 @@ func spaceRightmostAtStart(s string) int {
 // splitAdded is split_with_indices on every untokenized piece of p.
 func (a *addedVocab) splitAdded(p *pretok, m *matcher, sc *scratch, norm normalizer) error {
 	out := sc.splits[:0]
-	var buf []addedSplit
-	for _, s := range p.splits {
+	buf := sc.asplits[:0]
+	defer func() { sc.asplits = buf[:0] }()
+	for i := range p.splits {
+		s := &p.splits[i]
 		if s.done {
-			out = append(out, s)
+			out = append(out, *s)
 			continue
 		}
-		n := s.n
+		n := &s.n // normalized in place: the list is replaced below
 		if norm != nil {
-			if err := norm.normalize(&n, sc); err != nil {
+			if err := norm.normalize(n, sc); err != nil {
 				return err
 			}
 		}
@@ -285,9 +288,9 @@ func (a *addedVocab) splitAdded(p *pretok, m *matcher, sc *scratch, norm normali
 			}
 			ps := pieceFrom(piece)
 			if sp.id >= 0 {
-				tok := piece.s
-				if t := a.byID[sp.id]; t.Content == tok {
-					tok = t.Content
+				tok := a.byID[sp.id].Content
+				if tok != piece.s {
+					tok = strings.Clone(piece.s)
 				}
 				ps.done = true
 				ps.tokLo = len(sc.toks)

@@ -1,7 +1,6 @@
 package tokenize
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -25,38 +24,25 @@ type bpe struct {
 
 const runeIDsSize = 0x800
 
-func buildBPE(raw json.RawMessage) (model, error) {
-	var c struct {
-		Vocab        json.RawMessage   `json:"vocab"`
-		Merges       []json.RawMessage `json:"merges"`
-		Unk          *string           `json:"unk_token"`
-		Prefix       *string           `json:"continuing_subword_prefix"`
-		Suffix       *string           `json:"end_of_word_suffix"`
-		FuseUnk      *bool             `json:"fuse_unk"`
-		ByteFallback *bool             `json:"byte_fallback"`
-		IgnoreMerges *bool             `json:"ignore_merges"`
-		Dropout      *float64          `json:"dropout"`
-	}
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("BPE: %w", err)
-	}
-	if c.Vocab == nil {
+func buildBPE(c *modelJSON) (model, error) {
+	if !c.Vocab.set || c.Vocab.m == nil {
 		return nil, fmt.Errorf("BPE: missing vocab")
+	}
+	if !c.Merges.set {
+		return nil, fmt.Errorf("BPE: missing merges")
 	}
 	if c.Dropout != nil && (*c.Dropout < 0 || *c.Dropout > 1) {
 		return nil, fmt.Errorf("BPE: dropout must be between 0 and 1")
 	}
-	m, err := decodeVocabMap(c.Vocab)
-	if err != nil {
-		return nil, fmt.Errorf("BPE vocab: %w", err)
-	}
+	m := c.Vocab.m
 	v, err := newVocabulary(m)
 	if err != nil {
 		return nil, fmt.Errorf("BPE vocab: %w", err)
 	}
-	b := &bpe{vocabulary: v, merges: make(map[uint64]uint64, len(c.Merges))}
-	if c.Unk != nil {
-		b.unk, b.hasUnk = *c.Unk, true
+	pairs := c.Merges.pairs
+	b := &bpe{vocabulary: v, merges: make(map[uint64]uint64, len(pairs))}
+	if c.UnkToken != nil {
+		b.unk, b.hasUnk = *c.UnkToken, true
 	}
 	if c.Prefix != nil {
 		b.prefix = *c.Prefix
@@ -68,10 +54,6 @@ func buildBPE(raw json.RawMessage) (model, error) {
 	b.byteFallback = boolOr(c.ByteFallback, false)
 	b.ignoreMerges = boolOr(c.IgnoreMerges, false)
 
-	pairs, err := parseMerges(c.Merges)
-	if err != nil {
-		return nil, fmt.Errorf("BPE merges: %w", err)
-	}
 	for rank, p := range pairs {
 		a, ok1 := m[p[0]]
 		bb, ok2 := m[p[1]]
@@ -109,39 +91,6 @@ func missing(m map[string]int32, p [2]string) string {
 		return p[0]
 	}
 	return p[1]
-}
-
-// parseMerges accepts both ["a b", ...] and [["a", "b"], ...].
-func parseMerges(raw []json.RawMessage) ([][2]string, error) {
-	out := make([][2]string, 0, len(raw))
-	for i, r := range raw {
-		var pair [2]string
-		if len(r) > 0 && r[0] == '"' {
-			var s string
-			if err := json.Unmarshal(r, &s); err != nil {
-				return nil, err
-			}
-			if strings.HasPrefix(s, "#version") {
-				continue
-			}
-			parts := strings.Split(s, " ")
-			if len(parts) != 2 {
-				return nil, fmt.Errorf("merge %d (%q) is not two tokens separated by a space", i, s)
-			}
-			pair = [2]string{parts[0], parts[1]}
-		} else {
-			var p []string
-			if err := json.Unmarshal(r, &p); err != nil {
-				return nil, fmt.Errorf("merge %d: %w", i, err)
-			}
-			if len(p) != 2 {
-				return nil, fmt.Errorf("merge %d has %d tokens", i, len(p))
-			}
-			pair = [2]string{p[0], p[1]}
-		}
-		out = append(out, pair)
-	}
-	return out, nil
 }
 
 // symbol is one element of a word being merged.
@@ -229,7 +178,7 @@ func (b *bpe) lookup(s string, first, last bool, buf *[]byte) (int32, bool) {
 	return id, ok
 }
 
-func (b *bpe) tokenize(s string, out []token) ([]token, error) {
+func (b *bpe) tokenize(s string, out []token, sc *scratch) ([]token, error) {
 	if s == "" {
 		return out, nil
 	}
@@ -242,7 +191,12 @@ func (b *bpe) tokenize(s string, out []token) ([]token, error) {
 			return append(out, token{id, tok, 0, len(s)}), nil
 		}
 	}
-	syms := make([]symbol, 0, len(s))
+	cache := sc.bpeCacheFor(b)
+	if hit, ok := cache[s]; ok {
+		return b.emit(hit, out)
+	}
+	syms := sc.syms[:0]
+	defer func() { sc.syms = syms[:0] }()
 	add := func(id int32, n int) {
 		k := int32(len(syms))
 		prev := int32(-1)
@@ -307,12 +261,22 @@ func (b *bpe) tokenize(s string, out []token) ([]token, error) {
 	if hasPending {
 		add(unkID, unkLen)
 	}
-	syms = b.mergeAll(syms)
-	pos := 0
+	syms = b.mergeAll(syms, sc)
+	word := make([]cachedSym, 0, len(syms))
 	for _, sy := range syms {
-		if sy.len == 0 {
-			continue
+		if sy.len != 0 {
+			word = append(word, cachedSym{sy.id, sy.len})
 		}
+	}
+	if len(s) < bpeCacheMaxWord && len(cache) < bpeCacheSize {
+		cache[strings.Clone(s)] = word
+	}
+	return b.emit(word, out)
+}
+
+func (b *bpe) emit(word []cachedSym, out []token) ([]token, error) {
+	pos := 0
+	for _, sy := range word {
 		tok, ok := b.idToToken(sy.id)
 		if !ok {
 			return out, fmt.Errorf("tokenize: BPE: id %d has no token", sy.id)
@@ -323,11 +287,37 @@ func (b *bpe) tokenize(s string, out []token) ([]token, error) {
 	return out, nil
 }
 
-func (b *bpe) mergeAll(syms []symbol) []symbol {
+// The word cache mirrors Rust's per-thread BPE cache: it lives in the pooled scratch (so each
+// goroutine has its own and no lock is taken), words under 256 bytes, at most 10,000 per model.
+// Results are deterministic (dropout is not supported), so caching cannot change them.
+const (
+	bpeCacheMaxWord = 256
+	bpeCacheSize    = 10000
+)
+
+type cachedSym struct{ id, len int32 }
+
+func (sc *scratch) bpeCacheFor(b *bpe) map[string][]cachedSym {
+	if sc.bpeCaches == nil {
+		sc.bpeCaches = map[*bpe]map[string][]cachedSym{}
+	}
+	c, ok := sc.bpeCaches[b]
+	if !ok {
+		if len(sc.bpeCaches) >= 8 {
+			clear(sc.bpeCaches) // many tokenizers in turn: start over rather than grow
+		}
+		c = make(map[string][]cachedSym, 1024)
+		sc.bpeCaches[b] = c
+	}
+	return c
+}
+
+func (b *bpe) mergeAll(syms []symbol, sc *scratch) []symbol {
 	if len(syms) < 2 {
 		return syms
 	}
-	h := make(mergeHeap, 0, len(syms))
+	h := sc.heap[:0]
+	defer func() { sc.heap = h[:0] }()
 	for i := 0; i+1 < len(syms); i++ {
 		if m, ok := b.merges[uint64(syms[i].id)<<32|uint64(syms[i+1].id)]; ok {
 			h.push(mergeItem{uint32(m >> 32), int32(i), int32(m)})

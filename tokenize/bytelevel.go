@@ -60,8 +60,12 @@ func byteLevelTransform(n *nstr) error {
 		}
 		return n.transformAll(dest, 0)
 	}
-	buf := make([]byte, 0, 2*len(n.s))
-	align := make([]span, 0, 2*len(n.s))
+	size := 0
+	for i := 0; i < len(n.s); i++ {
+		size += len(byteToUTF8[n.s[i]])
+	}
+	buf := n.ar.bytes(size)
+	align := n.ar.spans(size)
 	for i := 0; i < len(n.s); {
 		_, sz := decodeAt(n.s, i)
 		first, last := n.align[i], n.align[i+sz-1]

@@ -52,6 +52,12 @@ type propTable struct {
 // ptab is built once at package initialisation (a few milliseconds) and never written again.
 var ptab = buildPropTable()
 
+// asciiProps is the first block of ptab, for byte loops.
+var asciiProps = func() (a [128]uint32) {
+	copy(a[:], ptab.blocks[:128])
+	return a
+}()
+
 // props returns the property word of r (0 for invalid code points).
 func props(r rune) uint32 {
 	if uint32(r) > unicode.MaxRune {
@@ -146,4 +152,9 @@ func buildPropTable() *propTable {
 		t.index[b] = id
 	}
 	return t
+}
+
+type categoryRange struct {
+	lo, hi rune
+	cat    string
 }

@@ -12,6 +12,9 @@ import (
 
 var scratchPool = sync.Pool{New: func() any { return &scratch{} }}
 
+// maxWindows bounds the overflowing windows of a truncated pair (see postProcess).
+const maxWindows = 4096
+
 // Encode encodes one text.
 func (t *Tokenizer) Encode(text string, o Options) (*Encoding, error) {
 	return t.encode(text, "", false, o)
@@ -88,19 +91,22 @@ func (t *Tokenizer) encode(text, pair string, hasPair bool, o Options) (*Encodin
 		if eff := tr.MaxLength - t.addedTokensCount(false); eff >= 0 && eff < tr.Stride {
 			return nil, fmt.Errorf("tokenize: truncation stride %d is not smaller than the effective maximum length %d", tr.Stride, eff)
 		}
-		if tr.Strategy == OnlySecond && !hasPair {
-			return nil, errors.New("tokenize: truncation error: second sequence not provided")
-		}
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	enc, err := t.encodeSequence(text, 0, o.Truncation, sc)
+	// The sequence encodings can live in the scratch when post-processing copies them into a new
+	// encoding: always, except for one sequence without a post-processor.
+	var dst [2]*Encoding
+	if t.postProcessor != nil || hasPair {
+		dst = [2]*Encoding{&sc.enc[0], &sc.enc[1]}
+	}
+	enc, err := t.encodeSequence(text, 0, o.Truncation, sc, dst[0])
 	if err != nil {
 		return nil, err
 	}
 	var encPair *Encoding
 	if hasPair {
-		if encPair, err = t.encodeSequence(pair, 1, o.Truncation, sc); err != nil {
+		if encPair, err = t.encodeSequence(pair, 1, o.Truncation, sc, dst[1]); err != nil {
 			return nil, err
 		}
 	}
@@ -113,30 +119,27 @@ func (t *Tokenizer) encode(text, pair string, hasPair bool, o Options) (*Encodin
 }
 
 // encodeSequence runs added tokens, normalization, pre-tokenization and the model on one text.
-func (t *Tokenizer) encodeSequence(text string, typeID int32, tr *Truncation, sc *scratch) (*Encoding, error) {
+func (t *Tokenizer) encodeSequence(text string, typeID int32, tr *Truncation, sc *scratch, dst *Encoding) (*Encoding, error) {
 	sc.toks = sc.toks[:0]
-	p := pretok{splits: append(sc.splits[:0], piece{n: newNstr(text)})}
-	sc.splits = nil
-	if text == "" {
-		p.splits = p.splits[:0]
-	}
-	if err := t.added.splitAdded(&p, t.added.raw, sc, nil); err != nil {
+	sc.ar.reset()
+	p := &sc.pt
+	p.splits = append(sc.main[:0], piece{n: newNstr(text, &sc.ar)})
+	defer func() { sc.main = p.splits[:0] }()
+	if err := t.added.splitAdded(p, t.added.raw, sc, nil); err != nil {
 		return nil, err
 	}
-	if err := t.added.splitAdded(&p, t.added.norm, sc, t.normalizerOrNil()); err != nil {
+	if err := t.added.splitAdded(p, t.added.norm, sc, t.normalizerOrNil()); err != nil {
 		return nil, err
 	}
 	if t.preTokenizer != nil {
-		if err := t.preTokenizer.preTokenize(&p, sc); err != nil {
+		if err := t.preTokenizer.preTokenize(p, sc); err != nil {
 			return nil, err
 		}
 	}
-	if err := t.tokenizePieces(&p, typeID, tr, sc); err != nil {
+	if err := t.tokenizePieces(p, typeID, tr, sc); err != nil {
 		return nil, err
 	}
-	enc := t.buildEncoding(&p, text, typeID, sc)
-	sc.splits = p.splits[:0]
-	return enc, nil
+	return t.buildEncoding(p, text, typeID, sc, dst), nil
 }
 
 func (t *Tokenizer) normalizerOrNil() normalizer {
@@ -157,7 +160,7 @@ func (t *Tokenizer) tokenizePieces(p *pretok, typeID int32, tr *Truncation, sc *
 		}
 		lo := len(sc.toks)
 		var err error
-		sc.toks, err = t.model.tokenize(s.n.s, sc.toks)
+		sc.toks, err = t.model.tokenize(s.n.s, sc.toks, sc)
 		if err != nil {
 			return 0, err
 		}
@@ -208,12 +211,16 @@ func (t *Tokenizer) tokenizePieces(p *pretok, typeID int32, tr *Truncation, sc *
 }
 
 // buildEncoding is into_encoding with character offsets (Rust's encode_char_offsets).
-func (t *Tokenizer) buildEncoding(p *pretok, text string, typeID int32, sc *scratch) *Encoding {
+func (t *Tokenizer) buildEncoding(p *pretok, text string, typeID int32, sc *scratch, e *Encoding) *Encoding {
 	n := 0
 	for _, s := range p.splits {
 		n += s.tokHi - s.tokLo
 	}
-	e := newEncoding(n)
+	if e == nil {
+		e = newEncoding(n)
+	} else {
+		e.clear()
+	}
 	conv := newCharConverter(text, sc)
 	for idx, s := range p.splits {
 		for _, tk := range sc.toks[s.tokLo:s.tokHi] {
@@ -297,6 +304,11 @@ func (t *Tokenizer) postProcess(enc, pair *Encoding, o Options) (*Encoding, erro
 		}
 		if err := truncateEncodings(enc, pair, &params); err != nil {
 			return nil, err
+		}
+		// Rust combines every window of a pair with every window of the other sequence, and
+		// copies nested windows at each later merge (cubic); refuse what would take gigabytes.
+		if pair != nil && (len(enc.Overflowing)+1)*(len(pair.Overflowing)+1) > maxWindows {
+			return nil, fmt.Errorf("tokenize: truncation would produce more than %d overflowing windows", maxWindows)
 		}
 	}
 	var final *Encoding

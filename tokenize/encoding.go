@@ -18,36 +18,72 @@ type Encoding struct {
 	SequenceIDs       []int // -1 for special and pad tokens, 0 first sequence, 1 pair
 	Overflowing       []*Encoding
 
-	// seqRanges is Rust's sequence_ranges map (sequence id -> token range), in insertion order.
-	seqRanges []seqRange
+	// seqRanges is Rust's sequence_ranges map (sequence id -> token range): sequence ids are 0
+	// and 1, so a fixed array (by value, copied with the struct) is enough.
+	seqRanges seqRanges
+	seqBuf    []int // room reserved for SequenceIDs
 }
 
 type seqRange struct{ id, start, end int }
 
+type seqRanges struct {
+	r [2]seqRange
+	n int
+}
+
+func (s *seqRanges) all() []seqRange { return s.r[:s.n] }
+
 // Len returns the number of tokens.
 func (e *Encoding) Len() int { return len(e.IDs) }
 
+// newEncoding allocates an empty encoding with room for n tokens, sharing one backing array per
+// element type (full slice expressions keep appends from overlapping).
 func newEncoding(n int) *Encoding {
-	return &Encoding{
-		IDs:               make([]int32, 0, n),
-		TypeIDs:           make([]int32, 0, n),
+	e := &Encoding{}
+	e.reset(n)
+	return e
+}
+
+func (e *Encoding) reset(n int) {
+	i32 := make([]int32, 2*n)
+	offs := make([]Offset, 2*n)
+	u8 := make([]uint8, 2*n)
+	ints := make([]int, 2*n)
+	*e = Encoding{
+		IDs:               i32[0:0:n],
+		TypeIDs:           i32[n : n : 2*n],
 		Tokens:            make([]string, 0, n),
-		Offsets:           make([]Offset, 0, n),
-		ByteOffsets:       make([]Offset, 0, n),
-		SpecialTokensMask: make([]uint8, 0, n),
-		AttentionMask:     make([]uint8, 0, n),
-		WordIDs:           make([]int, 0, n),
+		Offsets:           offs[0:0:n],
+		ByteOffsets:       offs[n : n : 2*n],
+		SpecialTokensMask: u8[0:0:n],
+		AttentionMask:     u8[n : n : 2*n],
+		WordIDs:           ints[0:0:n],
+		seqBuf:            ints[n : n : 2*n],
+	}
+}
+
+// clear empties e keeping its arrays (scratch encodings).
+func (e *Encoding) clear() {
+	*e = Encoding{
+		IDs: e.IDs[:0], TypeIDs: e.TypeIDs[:0], Tokens: e.Tokens[:0],
+		Offsets: e.Offsets[:0], ByteOffsets: e.ByteOffsets[:0],
+		SpecialTokensMask: e.SpecialTokensMask[:0], AttentionMask: e.AttentionMask[:0],
+		WordIDs: e.WordIDs[:0],
 	}
 }
 
 func (e *Encoding) setSeqRange(id, start, end int) {
-	for i := range e.seqRanges {
-		if e.seqRanges[i].id == id {
-			e.seqRanges[i].start, e.seqRanges[i].end = start, end
+	s := &e.seqRanges
+	for i := range s.all() {
+		if s.r[i].id == id {
+			s.r[i].start, s.r[i].end = start, end
 			return
 		}
 	}
-	e.seqRanges = append(e.seqRanges, seqRange{id, start, end})
+	if s.n < len(s.r) {
+		s.r[s.n] = seqRange{id, start, end}
+		s.n++
+	}
 }
 
 // setSequenceID is Rust's set_sequence_id: the whole encoding belongs to sequence id.
@@ -69,7 +105,7 @@ func (e *Encoding) clone() *Encoding {
 		SpecialTokensMask: append([]uint8(nil), e.SpecialTokensMask...),
 		AttentionMask:     append([]uint8(nil), e.AttentionMask...),
 		WordIDs:           append([]int(nil), e.WordIDs...),
-		seqRanges:         append([]seqRange(nil), e.seqRanges...),
+		seqRanges:         e.seqRanges,
 	}
 	for _, o := range e.Overflowing {
 		c.Overflowing = append(c.Overflowing, o.clone())
@@ -158,7 +194,7 @@ func (e *Encoding) mergeWith(pair *Encoding) {
 		overflowing = append(overflowing, n)
 	}
 	base := e.Len()
-	for _, r := range pair.seqRanges {
+	for _, r := range pair.seqRanges.all() {
 		e.setSeqRange(r.id, base+r.start, base+r.end)
 	}
 	e.IDs = append(e.IDs, pair.IDs...)
@@ -174,9 +210,33 @@ func (e *Encoding) mergeWith(pair *Encoding) {
 
 // mergeEncodings is Encoding::merge of a list.
 func mergeEncodings(list []*Encoding) *Encoding {
-	out := &Encoding{}
+	total, overflow := 0, false
 	for _, e := range list {
-		out.mergeWith(e)
+		total += e.Len()
+		overflow = overflow || len(e.Overflowing) > 0
+	}
+	if overflow {
+		out := &Encoding{}
+		for _, e := range list {
+			out.mergeWith(e)
+		}
+		return out
+	}
+	// No overflowing windows: one exact allocation.
+	out := newEncoding(total)
+	for _, e := range list {
+		base := out.Len()
+		for _, r := range e.seqRanges.all() {
+			out.setSeqRange(r.id, base+r.start, base+r.end)
+		}
+		out.IDs = append(out.IDs, e.IDs...)
+		out.TypeIDs = append(out.TypeIDs, e.TypeIDs...)
+		out.Tokens = append(out.Tokens, e.Tokens...)
+		out.WordIDs = append(out.WordIDs, e.WordIDs...)
+		out.Offsets = append(out.Offsets, e.Offsets...)
+		out.ByteOffsets = append(out.ByteOffsets, e.ByteOffsets...)
+		out.SpecialTokensMask = append(out.SpecialTokensMask, e.SpecialTokensMask...)
+		out.AttentionMask = append(out.AttentionMask, e.AttentionMask...)
 	}
 	return out
 }
@@ -191,39 +251,42 @@ func (e *Encoding) pad(target int, p *Padding) {
 		return
 	}
 	k := target - n
+	// One bulk allocation of the padded size (the arrays were allocated to the exact length).
+	g := newEncoding(target)
+	g.seqRanges, g.Overflowing = e.seqRanges, e.Overflowing
+	at := 0
 	if p.Direction == Left {
-		e.IDs = prepend(e.IDs, p.PadID, k)
-		e.TypeIDs = prepend(e.TypeIDs, p.PadTypeID, k)
-		e.Tokens = prepend(e.Tokens, p.PadToken, k)
-		e.WordIDs = prepend(e.WordIDs, -1, k)
-		e.AttentionMask = prepend(e.AttentionMask, 0, k)
-		e.SpecialTokensMask = prepend(e.SpecialTokensMask, 1, k)
-		e.Offsets = prepend(e.Offsets, Offset{}, k)
-		e.ByteOffsets = prepend(e.ByteOffsets, Offset{}, k)
-		for i := range e.seqRanges {
-			e.seqRanges[i].start += k
-			e.seqRanges[i].end += k
+		at = k
+		for i := range g.seqRanges.all() {
+			g.seqRanges.r[i].start += k
+			g.seqRanges.r[i].end += k
 		}
-		return
 	}
-	for range k {
-		e.IDs = append(e.IDs, p.PadID)
-		e.TypeIDs = append(e.TypeIDs, p.PadTypeID)
-		e.Tokens = append(e.Tokens, p.PadToken)
-		e.WordIDs = append(e.WordIDs, -1)
-		e.AttentionMask = append(e.AttentionMask, 0)
-		e.SpecialTokensMask = append(e.SpecialTokensMask, 1)
-		e.Offsets = append(e.Offsets, Offset{})
-		e.ByteOffsets = append(e.ByteOffsets, Offset{})
+	g.IDs = g.IDs[:target]
+	g.TypeIDs = g.TypeIDs[:target]
+	g.Tokens = g.Tokens[:target]
+	g.WordIDs = g.WordIDs[:target]
+	g.AttentionMask = g.AttentionMask[:target]
+	g.SpecialTokensMask = g.SpecialTokensMask[:target]
+	g.Offsets = g.Offsets[:target]
+	g.ByteOffsets = g.ByteOffsets[:target]
+	copy(g.IDs[at:], e.IDs)
+	copy(g.TypeIDs[at:], e.TypeIDs)
+	copy(g.Tokens[at:], e.Tokens)
+	copy(g.WordIDs[at:], e.WordIDs)
+	copy(g.AttentionMask[at:], e.AttentionMask)
+	copy(g.SpecialTokensMask[at:], e.SpecialTokensMask)
+	copy(g.Offsets[at:], e.Offsets)
+	copy(g.ByteOffsets[at:], e.ByteOffsets)
+	lo, hi := n, target // the padded positions
+	if p.Direction == Left {
+		lo, hi = 0, k
 	}
-}
-
-func prepend[T any](s []T, v T, k int) []T {
-	out := make([]T, k, k+len(s))
-	for i := range out {
-		out[i] = v
+	for i := lo; i < hi; i++ {
+		g.IDs[i], g.TypeIDs[i], g.Tokens[i], g.WordIDs[i] = p.PadID, p.PadTypeID, p.PadToken, -1
+		g.AttentionMask[i], g.SpecialTokensMask[i] = 0, 1
 	}
-	return append(out, s...)
+	*e = *g
 }
 
 // padEncodings is pad_encodings: to the fixed length or the longest, rounded up to a multiple.
@@ -249,17 +312,22 @@ func padEncodings(list []*Encoding, p *Padding) {
 // finish computes SequenceIDs from the sequence ranges (Rust's get_sequence_ids), recursively.
 func (e *Encoding) finish() {
 	n := e.Len()
-	e.SequenceIDs = make([]int, n)
+	if cap(e.seqBuf) >= n {
+		e.SequenceIDs = e.seqBuf[:n]
+	} else {
+		e.SequenceIDs = make([]int, n)
+	}
+	e.seqBuf = nil
 	for i := range e.SequenceIDs {
 		e.SequenceIDs[i] = -1
 	}
-	nseq := len(e.seqRanges)
+	nseq := e.seqRanges.n
 	if nseq == 0 {
 		nseq = 1
 	}
 	for id := 0; id < nseq; id++ {
 		lo, hi := 0, n
-		for _, r := range e.seqRanges {
+		for _, r := range e.seqRanges.all() {
 			if r.id == id {
 				lo, hi = r.start, r.end
 			}

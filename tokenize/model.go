@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"unicode/utf8"
 )
 
 // model turns one pre-tokenized piece into tokens.
 type model interface {
-	tokenize(s string, out []token) ([]token, error)
+	tokenize(s string, out []token, sc *scratch) ([]token, error)
 	tokenToID(tok string) (int32, bool)
 	idToToken(id int32) (string, bool)
 	vocabSize() int
@@ -21,6 +22,7 @@ type vocabulary struct {
 	ids    map[string]int32
 	tokens []string // by id; "" with present false for holes
 	has    []bool
+	sparse map[int32]string // instead of tokens when the ids are far from dense
 }
 
 func newVocabulary(m map[string]int32) (*vocabulary, error) {
@@ -32,17 +34,23 @@ func newVocabulary(m map[string]int32) (*vocabulary, error) {
 		}
 		maxID = max(maxID, id)
 	}
-	if maxID >= 1<<26 {
-		return nil, fmt.Errorf("token id %d too large", maxID)
-	}
-	v.tokens = make([]string, maxID+1)
-	v.has = make([]bool, maxID+1)
 	// Deterministic choice when two tokens share an id: the smallest string.
 	keys := make([]string, 0, len(m))
 	for tok := range m {
 		keys = append(keys, tok)
 	}
 	sort.Strings(keys)
+	if int(maxID) > 2*len(m)+1024 {
+		v.sparse = make(map[int32]string, len(m))
+		for _, tok := range keys {
+			if _, ok := v.sparse[m[tok]]; !ok {
+				v.sparse[m[tok]] = tok
+			}
+		}
+		return v, nil
+	}
+	v.tokens = make([]string, maxID+1)
+	v.has = make([]bool, maxID+1)
 	for _, tok := range keys {
 		id := m[tok]
 		if !v.has[id] {
@@ -58,6 +66,10 @@ func (v *vocabulary) tokenToID(tok string) (int32, bool) {
 }
 
 func (v *vocabulary) idToToken(id int32) (string, bool) {
+	if v.sparse != nil {
+		tok, ok := v.sparse[id]
+		return tok, ok
+	}
 	if id < 0 || int(id) >= len(v.tokens) || !v.has[id] {
 		return "", false
 	}
@@ -65,16 +77,6 @@ func (v *vocabulary) idToToken(id int32) (string, bool) {
 }
 
 func (v *vocabulary) vocabSize() int { return len(v.ids) }
-
-// decodeVocabMap reads a {"token": id} object, keeping the last value of duplicated keys as
-// serde does.
-func decodeVocabMap(raw json.RawMessage) (map[string]int32, error) {
-	var m map[string]int32
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
 
 // --- WordPiece ---
 
@@ -115,7 +117,7 @@ func (w *wordPiece) unkToken(s string, out []token) ([]token, error) {
 	return append(out, token{id, w.unk, 0, len(s)}), nil
 }
 
-func (w *wordPiece) tokenize(s string, out []token) ([]token, error) {
+func (w *wordPiece) tokenize(s string, out []token, sc *scratch) ([]token, error) {
 	if len(s) > w.maxChars && utf8.RuneCountInString(s) > w.maxChars {
 		return w.unkToken(s, out)
 	}
@@ -143,7 +145,7 @@ func (w *wordPiece) tokenize(s string, out []token) ([]token, error) {
 					pre = w.prefix
 				}
 				if len(tok) != len(pre)+len(key) || tok[:len(pre)] != pre || tok[len(pre):] != key {
-					tok = pre + key
+					tok = strings.Clone(pre + key)
 				}
 				out = append(out, token{id, tok, start, end})
 				found = true
@@ -167,11 +169,11 @@ type wordLevel struct {
 	unk string
 }
 
-func (w *wordLevel) tokenize(s string, out []token) ([]token, error) {
+func (w *wordLevel) tokenize(s string, out []token, sc *scratch) ([]token, error) {
 	if id, ok := w.ids[s]; ok {
 		tok, _ := w.idToToken(id)
 		if tok != s {
-			tok = s
+			tok = strings.Clone(s)
 		}
 		return append(out, token{id, tok, 0, len(s)}), nil
 	}
@@ -181,40 +183,116 @@ func (w *wordLevel) tokenize(s string, out []token) ([]token, error) {
 	return out, fmt.Errorf("tokenize: WordLevel: unk token %q is not in the vocabulary", w.unk)
 }
 
-// buildModel reads the model object of tokenizer.json.
-func buildModel(raw json.RawMessage) (model, error) {
-	var head struct {
-		Type string `json:"type"`
+// modelJSON is the model object of tokenizer.json, decoded in the same pass as the document (the
+// vocabulary and merges are most of a large file).
+type modelJSON struct {
+	Type         string     `json:"type"`
+	Vocab        vocabJSON  `json:"vocab"`
+	Merges       mergesJSON `json:"merges"`
+	UnkToken     *string    `json:"unk_token"`
+	UnkID        *int       `json:"unk_id"`
+	Prefix       *string    `json:"continuing_subword_prefix"`
+	Suffix       *string    `json:"end_of_word_suffix"`
+	MaxChars     *int       `json:"max_input_chars_per_word"`
+	FuseUnk      *bool      `json:"fuse_unk"`
+	ByteFallback *bool      `json:"byte_fallback"`
+	IgnoreMerges *bool      `json:"ignore_merges"`
+	Dropout      *float64   `json:"dropout"`
+}
+
+// vocabJSON is {"token": id} (WordPiece, WordLevel, BPE) or [["piece", score], ...] (Unigram).
+type vocabJSON struct {
+	set    bool
+	m      map[string]int32
+	pieces []string
+	scores []float64
+}
+
+func (v *vocabJSON) UnmarshalJSON(b []byte) error {
+	v.set = true
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '[' {
+		var entries [][2]any
+		if err := json.Unmarshal(b, &entries); err != nil {
+			return err
+		}
+		v.pieces = make([]string, len(entries))
+		v.scores = make([]float64, len(entries))
+		for i, e := range entries {
+			p, ok1 := e[0].(string)
+			sc, ok2 := e[1].(float64)
+			if !ok1 || !ok2 {
+				return fmt.Errorf("vocab[%d] is not [piece, score]", i)
+			}
+			v.pieces[i], v.scores[i] = p, sc
+		}
+		return nil
 	}
-	if err := json.Unmarshal(raw, &head); err != nil {
-		return nil, fmt.Errorf("model: %w", err)
+	return json.Unmarshal(b, &v.m)
+}
+
+// mergesJSON is ["a b", ...] or [["a", "b"], ...].
+type mergesJSON struct {
+	set   bool
+	pairs [][2]string
+}
+
+func (m *mergesJSON) UnmarshalJSON(b []byte) error {
+	m.set = true
+	var pairs [][]string
+	if err := json.Unmarshal(b, &pairs); err == nil {
+		m.pairs = make([][2]string, len(pairs))
+		for i, p := range pairs {
+			if len(p) != 2 {
+				return fmt.Errorf("merge %d has %d tokens", i, len(p))
+			}
+			m.pairs[i] = [2]string{p[0], p[1]}
+		}
+		return nil
 	}
-	typ := head.Type
+	var strs []string
+	if err := json.Unmarshal(b, &strs); err != nil {
+		return err
+	}
+	m.pairs = make([][2]string, 0, len(strs))
+	for i, s := range strs {
+		if strings.HasPrefix(s, "#version") {
+			continue
+		}
+		a, rest, ok := strings.Cut(s, " ")
+		if !ok || strings.Contains(rest, " ") {
+			return fmt.Errorf("merge %d (%q) is not two tokens separated by a space", i, s)
+		}
+		m.pairs = append(m.pairs, [2]string{a, rest})
+	}
+	return nil
+}
+
+// buildModel builds the model of tokenizer.json.
+func buildModel(c *modelJSON) (model, error) {
+	typ := c.Type
 	if typ == "" {
-		typ = guessModelType(raw)
+		typ = guessModelType(c)
+	}
+	needMap := func(name string) (*vocabulary, error) {
+		if c.Vocab.m == nil {
+			return nil, fmt.Errorf("%s: vocab must be an object of token ids", name)
+		}
+		v, err := newVocabulary(c.Vocab.m)
+		if err != nil {
+			return nil, fmt.Errorf("%s vocab: %w", name, err)
+		}
+		return v, nil
 	}
 	switch typ {
 	case "WordPiece":
-		var c struct {
-			Vocab    json.RawMessage `json:"vocab"`
-			Unk      *string         `json:"unk_token"`
-			Prefix   *string         `json:"continuing_subword_prefix"`
-			MaxChars *int            `json:"max_input_chars_per_word"`
-		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, fmt.Errorf("WordPiece: %w", err)
-		}
-		m, err := decodeVocabMap(c.Vocab)
+		v, err := needMap("WordPiece")
 		if err != nil {
-			return nil, fmt.Errorf("WordPiece vocab: %w", err)
-		}
-		v, err := newVocabulary(m)
-		if err != nil {
-			return nil, fmt.Errorf("WordPiece vocab: %w", err)
+			return nil, err
 		}
 		unk, prefix, maxChars := "[UNK]", "##", 100
-		if c.Unk != nil {
-			unk = *c.Unk
+		if c.UnkToken != nil {
+			unk = *c.UnkToken
 		}
 		if c.Prefix != nil {
 			prefix = *c.Prefix
@@ -224,44 +302,33 @@ func buildModel(raw json.RawMessage) (model, error) {
 		}
 		return newWordPiece(v, unk, prefix, maxChars), nil
 	case "WordLevel":
-		var c struct {
-			Vocab json.RawMessage `json:"vocab"`
-			Unk   *string         `json:"unk_token"`
-		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, fmt.Errorf("WordLevel: %w", err)
-		}
-		m, err := decodeVocabMap(c.Vocab)
+		v, err := needMap("WordLevel")
 		if err != nil {
-			return nil, fmt.Errorf("WordLevel vocab: %w", err)
-		}
-		v, err := newVocabulary(m)
-		if err != nil {
-			return nil, fmt.Errorf("WordLevel vocab: %w", err)
+			return nil, err
 		}
 		unk := "<unk>"
-		if c.Unk != nil {
-			unk = *c.Unk
+		if c.UnkToken != nil {
+			unk = *c.UnkToken
 		}
 		return &wordLevel{v, unk}, nil
 	case "BPE":
-		return buildBPE(raw)
+		return buildBPE(c)
 	case "Unigram":
-		return buildUnigram(raw)
+		return buildUnigram(c)
 	}
 	return nil, fmt.Errorf("unsupported model %q", typ)
 }
 
 // guessModelType handles legacy files without "type", in Rust's untagged order.
-func guessModelType(raw json.RawMessage) string {
+func guessModelType(c *modelJSON) string {
 	switch {
-	case bytes.Contains(raw, []byte(`"merges"`)):
+	case c.Merges.set:
 		return "BPE"
-	case bytes.Contains(raw, []byte(`"continuing_subword_prefix"`)) || bytes.Contains(raw, []byte(`"max_input_chars_per_word"`)):
+	case c.Prefix != nil || c.MaxChars != nil:
 		return "WordPiece"
-	case bytes.Contains(raw, []byte(`"unk_id"`)):
+	case c.UnkID != nil || c.Vocab.pieces != nil:
 		return "Unigram"
-	case bytes.Contains(raw, []byte(`"vocab"`)):
+	case c.Vocab.set:
 		return "WordLevel"
 	}
 	return ""

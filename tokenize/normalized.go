@@ -21,6 +21,45 @@ type nstr struct {
 	align     []span
 	origStart int // original_shift
 	origEnd   int // original_shift + len(original)
+	ar        *arena
+}
+
+// arena hands out buffers for the normalized text and alignments of one encoding call: they
+// never outlive the call (tokens carry vocabulary strings or copies), so the memory is reused by
+// the next call instead of being garbage.
+type arena struct {
+	b []byte
+	s []span
+}
+
+func (a *arena) reset() {
+	a.b, a.s = a.b[:0], a.s[:0]
+}
+
+// bytes returns an empty slice with capacity n.
+func (a *arena) bytes(n int) []byte {
+	if a == nil {
+		return make([]byte, 0, n)
+	}
+	if cap(a.b)-len(a.b) < n {
+		a.b = make([]byte, 0, max(n, 2*cap(a.b), 4096))
+	}
+	l := len(a.b)
+	a.b = a.b[:l+n]
+	return a.b[l : l : l+n]
+}
+
+// spans returns an empty slice with capacity n.
+func (a *arena) spans(n int) []span {
+	if a == nil {
+		return make([]span, 0, n)
+	}
+	if cap(a.s)-len(a.s) < n {
+		a.s = make([]span, 0, max(n, 2*cap(a.s), 1024))
+	}
+	l := len(a.s)
+	a.s = a.s[:l+n]
+	return a.s[l : l : l+n]
 }
 
 // change is one output character of a transformation, as in Rust's transform(): c is 0 when the
@@ -33,8 +72,8 @@ type change struct {
 
 var errAlignment = errors.New("tokenize: internal alignment error")
 
-func newNstr(text string) nstr {
-	align := make([]span, len(text))
+func newNstr(text string, ar *arena) nstr {
+	align := ar.spans(len(text))[:len(text)]
 	for i := 0; i < len(text); {
 		n := 1
 		if text[i] >= utf8.RuneSelf {
@@ -46,7 +85,7 @@ func newNstr(text string) nstr {
 		}
 		i += n
 	}
-	return nstr{s: text, align: align, origEnd: len(text)}
+	return nstr{s: text, align: align, origEnd: len(text), ar: ar}
 }
 
 func (n *nstr) empty() bool { return len(n.s) == 0 }
@@ -107,7 +146,7 @@ func (n *nstr) slice(a, b int) (nstr, error) {
 		// Rust: original.get(range) is None, so the slice's original is empty.
 		oe = os
 	}
-	return nstr{s: n.s[a:b], align: n.align[a:b], origStart: os, origEnd: oe}, nil
+	return nstr{s: n.s[a:b], align: n.align[a:b], origStart: os, origEnd: oe, ar: n.ar}, nil
 }
 
 func boundary(s string, i int) bool {
@@ -130,9 +169,9 @@ func (n *nstr) transform(lo, hi int, dest []change, initial int) error {
 	for _, d := range dest {
 		newLen += utf8.RuneLen(d.r)
 	}
-	buf := make([]byte, 0, len(n.s)-len(old)+newLen)
+	buf := n.ar.bytes(len(n.s) - len(old) + newLen)
 	buf = append(buf, n.s[:lo]...)
-	align := make([]span, 0, cap(buf))
+	align := n.ar.spans(cap(buf))
 	align = append(align, n.align[:lo]...)
 	for _, d := range dest {
 		var a span
@@ -208,7 +247,7 @@ func (n *nstr) mapRunes(f func(rune) rune) error {
 			for i, c := range n.s {
 				if d := f(c); d != c {
 					if buf == nil {
-						buf = []byte(n.s)
+						buf = append(n.ar.bytes(len(n.s)), n.s...)
 					}
 					utf8.EncodeRune(buf[i:], d)
 				}
@@ -299,8 +338,14 @@ func (n *nstr) replaceMatches(matches []match, content string) {
 			continue
 		}
 		if buf == nil {
-			buf = make([]byte, 0, len(n.s)+len(content))
-			align = make([]span, 0, cap(buf))
+			k := 0
+			for _, x := range matches {
+				if x.isMatch {
+					k++
+				}
+			}
+			size := len(n.s) + k*len(content)
+			buf, align = n.ar.bytes(size), n.ar.spans(size)
 		}
 		buf = append(buf, n.s[last:m.start]...)
 		align = append(align, n.align[last:m.start]...)

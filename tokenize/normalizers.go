@@ -3,7 +3,7 @@ package tokenize
 import (
 	"encoding/json"
 	"fmt"
-	"unicode/utf8"
+	"strings"
 )
 
 // normalizer transforms the normalized text of a piece while keeping its alignments.
@@ -28,6 +28,9 @@ type bertNormalizer struct {
 }
 
 func (b *bertNormalizer) normalize(n *nstr, sc *scratch) error {
+	if done := b.normalizeASCII(n); done {
+		return nil
+	}
 	if b.cleanText {
 		if err := n.filter(func(c rune) bool { return props(c)&pBertRemoved == 0 }); err != nil {
 			return err
@@ -58,6 +61,44 @@ func (b *bertNormalizer) normalize(n *nstr, sc *scratch) error {
 		return n.lowercase()
 	}
 	return nil
+}
+
+// normalizeASCII is the common case in one pass: ASCII text without characters to remove, where
+// every step maps one byte to one byte (so the alignments do not move) and NFD is the identity.
+func (b *bertNormalizer) normalizeASCII(n *nstr) bool {
+	if !isASCII(n.s) {
+		return false
+	}
+	if lo, hi, ok := n.fullNormRange(); !ok || lo != 0 || hi != len(n.s) {
+		return false
+	}
+	change := false
+	for i := 0; i < len(n.s); i++ {
+		c := n.s[i]
+		p := asciiProps[c]
+		if b.cleanText && p&pBertRemoved != 0 {
+			return false
+		}
+		if (b.cleanText && p&pBertSpace != 0 && c != ' ') || (b.lowercase && 'A' <= c && c <= 'Z') {
+			change = true
+		}
+	}
+	if !change {
+		return true
+	}
+	buf := n.ar.bytes(len(n.s))[:len(n.s)]
+	for i := 0; i < len(n.s); i++ {
+		c := n.s[i]
+		if b.cleanText && asciiProps[c]&pBertSpace != 0 {
+			c = ' '
+		}
+		if b.lowercase && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	n.s = bytesToString(buf)
+	return true
 }
 
 // bertChinese surrounds CJK ideographs with spaces.
@@ -318,10 +359,11 @@ func (l literalPattern) findMatches(s string, out []match) ([]match, error) {
 	}
 	prev := 0
 	for i := 0; i+len(l) <= len(s); {
-		j := indexFrom(s, string(l), i)
+		j := strings.Index(s[i:], string(l))
 		if j < 0 {
 			break
 		}
+		j += i
 		if prev != j {
 			out = append(out, match{prev, j, false})
 		}
@@ -334,14 +376,3 @@ func (l literalPattern) findMatches(s string, out []match) ([]match, error) {
 	}
 	return out, nil
 }
-
-func indexFrom(s, sub string, from int) int {
-	for i := from; i+len(sub) <= len(s); i++ {
-		if s[i] == sub[0] && s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
-}
-
-var _ = utf8.RuneSelf

@@ -182,6 +182,10 @@ type templateSpecial struct {
 type templateProcessing struct {
 	single, pair []templatePiece
 	specials     map[string]templateSpecial
+	// encodings of the special pieces, built once: merging only reads them.
+	singleEnc, pairEnc []*Encoding
+	// cloneSpecials is set when a later processor of a Sequence may modify what this one returns.
+	cloneSpecials bool
 }
 
 func (t *templateProcessing) count(tpl []templatePiece) int {
@@ -202,12 +206,18 @@ func (t *templateProcessing) addedTokens(pair bool) int {
 }
 
 func (t *templateProcessing) process(encs []*Encoding, addSpecial bool) ([]*Encoding, error) {
-	tpl := t.single
+	tpl, pre := t.single, t.singleEnc
 	if len(encs) == 2 {
-		tpl = t.pair
+		tpl, pre = t.pair, t.pairEnc
 	}
-	var out []*Encoding
+	out := make([]*Encoding, 0, len(tpl))
+	var uses [2]int
 	for _, p := range tpl {
+		if p.seq == 0 || p.seq == 1 {
+			uses[p.seq]++
+		}
+	}
+	for i, p := range tpl {
 		if p.seq >= 0 {
 			if p.seq >= len(encs) {
 				return nil, fmt.Errorf("tokenize: template uses a sequence that was not given")
@@ -215,12 +225,20 @@ func (t *templateProcessing) process(encs []*Encoding, addSpecial bool) ([]*Enco
 			e := encs[p.seq]
 			e.setTypeIDs(p.typeID)
 			e.setSequenceID(p.seq)
-			out = append(out, e.clone())
+			if uses[p.seq] > 1 {
+				// Rust clones at each use: with several uses, later type ids must not reach
+				// earlier copies.
+				e = e.clone()
+			}
+			out = append(out, e)
 			continue
 		}
 		if addSpecial {
-			s := t.specials[p.special]
-			out = append(out, specialEncoding(s.ids, s.tokens, p.typeID))
+			if t.cloneSpecials {
+				out = append(out, pre[i].clone())
+			} else {
+				out = append(out, pre[i])
+			}
 		}
 	}
 	return out, nil
@@ -318,6 +336,11 @@ func buildPostProcessor(raw json.RawMessage) (postProcessor, error) {
 			}
 			seq = append(seq, p)
 		}
+		for _, p := range seq[:max(len(seq)-1, 0)] {
+			if t, ok := p.(*templateProcessing); ok {
+				t.cloneSpecials = true
+			}
+		}
 		return seq, nil
 	case "":
 		return nil, fmt.Errorf("post_processor without a type")
@@ -359,6 +382,17 @@ func buildTemplate(raw json.RawMessage) (postProcessor, error) {
 			}
 		}
 	}
+	pre := func(tpl []templatePiece) []*Encoding {
+		out := make([]*Encoding, len(tpl))
+		for i, p := range tpl {
+			if p.seq < 0 {
+				s := t.specials[p.special]
+				out[i] = specialEncoding(s.ids, s.tokens, p.typeID)
+			}
+		}
+		return out
+	}
+	t.singleEnc, t.pairEnc = pre(t.single), pre(t.pair)
 	return t, nil
 }
 

@@ -20,14 +20,22 @@ type token struct {
 	start, end int
 }
 
-// scratch holds buffers reused by one encoding call.
+// scratch holds buffers reused by one encoding call (pooled between calls).
 type scratch struct {
 	matches []match
 	pieces  []nstr
-	splits  []piece
+	splits  []piece // spare piece list for pretok.split
+	main    []piece // the pretok's own list between calls
+	asplits []addedSplit
 	toks    []token
-	runes   []rune
 	ints    []int
+	enc     [2]Encoding // sequence encodings that post-processing copies anyway
+	ar      arena
+	pt      pretok
+	syms    []symbol
+	heap    mergeHeap
+	// bpeCaches holds BPE results per model (see bpeCacheFor).
+	bpeCaches map[*bpe]map[string][]cachedSym
 }
 
 // split replaces every piece that has no tokens by the non-empty pieces fn makes of it.

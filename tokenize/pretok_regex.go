@@ -1,7 +1,5 @@
 package tokenize
 
-import "unicode/utf8"
-
 // Hand-written matchers for the two pre-tokenization regexes that matter most. Go's regexp has no
 // look-ahead for `\s+(?!\S)`, and a backtracking engine would be slow; these follow the
 // alternation order of the patterns exactly (leftmost-first, as onig does) and only look at bytes
@@ -198,5 +196,3 @@ func (f cl100kFinder) at(s string, p int) int {
 	e, _ := wsRule(s, p)
 	return e
 }
-
-var _ = utf8.RuneSelf

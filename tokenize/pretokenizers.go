@@ -37,11 +37,49 @@ func (s patternSplit) preTokenize(p *pretok, sc *scratch) error {
 // bertPreTokenizer splits on whitespace (removed) and punctuation (isolated).
 type bertPreTokenizer struct{}
 
+// In one pass: whitespace is dropped, each punctuation character is a piece, and the runs in
+// between are pieces, which is what splitting on whitespace then on punctuation gives.
 func (bertPreTokenizer) preTokenize(p *pretok, sc *scratch) error {
-	if err := (patternSplit{propPattern(pSpace), splitRemoved}).preTokenize(p, sc); err != nil {
-		return err
-	}
-	return patternSplit{propPattern(pPunct), splitIsolated}.preTokenize(p, sc)
+	return p.split(sc, func(n nstr, out []nstr) ([]nstr, error) {
+		s := n.s
+		start := -1
+		cut := func(a, b int) error {
+			piece, err := n.slice(a, b)
+			if err == nil {
+				out = append(out, piece)
+			}
+			return err
+		}
+		for i := 0; i < len(s); {
+			c, sz := rune(s[i]), 1
+			if c >= utf8.RuneSelf {
+				c, sz = utf8.DecodeRuneInString(s[i:])
+			}
+			pr := props(c)
+			if pr&(pSpace|pPunct) != 0 {
+				if start >= 0 {
+					if err := cut(start, i); err != nil {
+						return out, err
+					}
+					start = -1
+				}
+				if pr&pSpace == 0 {
+					if err := cut(i, i+sz); err != nil {
+						return out, err
+					}
+				}
+			} else if start < 0 {
+				start = i
+			}
+			i += sz
+		}
+		if start >= 0 {
+			if err := cut(start, len(s)); err != nil {
+				return out, err
+			}
+		}
+		return out, nil
+	})
 }
 
 // wordPattern is \w+|[^\w\s]+ of the Rust regex crate (Whitespace pre-tokenizer).

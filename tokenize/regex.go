@@ -3,7 +3,9 @@ package tokenize
 import (
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/dlclark/regexp2"
@@ -39,21 +41,24 @@ func compileRegex(pat string) (finder, error) {
 		return cl100kFinder{maxDigits: 1}, nil
 	}
 	if x, ok := strings.CutSuffix(pat, wsLookaheadSuffix); ok && !hasLookaround(x) {
-		if tr, ok := translateRegex(x); ok && !strings.ContainsAny(x, "^$") && !strings.Contains(x, `\b`) && !strings.Contains(x, `\B`) {
-			re, err := regexp.Compile(`\A(?:` + tr + `)`)
-			if err == nil {
+		if tr, anchors, ok := translateRegex(x, false); ok && !anchors {
+			if re, err := regexp.Compile(`\A(?:` + tr + `)`); err == nil {
 				return wsLookaheadFinder{re}, nil
 			}
 		}
 	}
 	if !hasLookaround(pat) {
-		if tr, ok := translateRegex(pat); ok {
+		if tr, _, ok := translateRegex(pat, false); ok {
 			if re, err := regexp.Compile(tr); err == nil {
 				return goRegexFinder{re}, nil
 			}
 		}
 	}
-	re, err := regexp2.Compile(translateRegexp2(pat), regexp2.Multiline)
+	tr, _, ok := translateRegex(pat, true)
+	if !ok {
+		tr = pat
+	}
+	re, err := regexp2.Compile(tr, regexp2.Multiline)
 	if err != nil {
 		return nil, fmt.Errorf("regex %q: %w", pat, err)
 	}
@@ -69,37 +74,73 @@ func hasLookaround(p string) bool {
 	return false
 }
 
-// classBody returns a character-class body (without brackets) listing the code points with
-// property bit p.
-func classBody(p uint32) string {
+// classBody returns a character-class body (without brackets) listing the code points for which
+// in is true.
+func classBody(in func(rune) bool) string {
 	var b strings.Builder
-	in := false
+	on := false
 	var lo rune
-	flush := func(hi rune) {
-		if lo == hi {
-			fmt.Fprintf(&b, `\x{%X}`, lo)
-		} else {
-			fmt.Fprintf(&b, `\x{%X}-\x{%X}`, lo, hi)
-		}
-	}
 	for c := rune(0); c <= utf8.MaxRune+1; c++ {
-		has := c <= utf8.MaxRune && (c < 0xD800 || c > 0xDFFF) && props(c)&p != 0
-		if has && !in {
-			lo, in = c, true
-		} else if !has && in {
-			flush(c - 1)
-			in = false
+		has := c <= utf8.MaxRune && (c < 0xD800 || c > 0xDFFF) && in(c)
+		if has && !on {
+			lo, on = c, true
+		} else if !has && on {
+			if lo == c-1 {
+				fmt.Fprintf(&b, `\x{%X}`, lo)
+			} else {
+				fmt.Fprintf(&b, `\x{%X}-\x{%X}`, lo, c-1)
+			}
+			on = false
 		}
 	}
 	return b.String()
 }
 
+// onigCategory reports whether c is in general category cat ("Lu", or "L" for all letters) as
+// onig (Unicode 16) sees it.
+func onigCategory(c rune, cat string) bool {
+	i := sort.Search(len(categoryOverrides), func(i int) bool { return categoryOverrides[i].hi >= c })
+	if i < len(categoryOverrides) && categoryOverrides[i].lo <= c {
+		o := categoryOverrides[i].cat
+		return o != "" && strings.HasPrefix(o, cat)
+	}
+	t, ok := unicode.Categories[cat]
+	return ok && unicode.Is(t, c)
+}
+
+// namedClass returns the predicate of \p{name} when it is a general category (onig's Unicode 16
+// view), nil for other names (scripts...), which are left to the engine.
+func namedClass(name string) func(rune) bool {
+	switch name {
+	case "L":
+		return func(c rune) bool { return props(c)&pLetter != 0 }
+	case "N":
+		return func(c rune) bool { return props(c)&pNumber != 0 }
+	}
+	if _, ok := unicode.Categories[name]; ok && len(name) <= 2 {
+		return func(c rune) bool { return onigCategory(c, name) }
+	}
+	return nil
+}
+
 const spaceBody = `\t\n\v\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}`
 
-// translateRegex rewrites an onig pattern into Go syntax with onig's class semantics. ok is
-// false when the pattern uses something Go cannot express the same way.
-func translateRegex(p string) (string, bool) {
+// translateRegex rewrites an onig pattern with onig's class semantics made explicit, for Go's
+// regexp (r2 false) or regexp2 (r2 true). anchors reports ^, $ or word boundaries; ok is false
+// when the target engine cannot express the pattern the same way.
+func translateRegex(p string, r2 bool) (out string, anchors, ok bool) {
 	var b strings.Builder
+	bodies := map[string]string{}
+	body := func(key string, in func(rune) bool) string {
+		s, ok := bodies[key]
+		if !ok {
+			s = classBody(in)
+			bodies[key] = s
+		}
+		return s
+	}
+	word := func() string { return body("w", func(c rune) bool { return props(c)&pOnigWord != 0 }) }
+	digit := func() string { return body("d", func(c rune) bool { return props(c)&pOnigDigit != 0 }) }
 	inClass := false
 	for i := 0; i < len(p); i++ {
 		c := p[i]
@@ -110,66 +151,81 @@ func translateRegex(p string) (string, bool) {
 			switch e {
 			case 's':
 				b.WriteString(wrap(spaceBody, inClass, false))
-			case 'S':
-				if inClass {
-					return "", false
-				}
-				b.WriteString(wrap(spaceBody, false, true))
 			case 'd':
-				b.WriteString(wrap(classBody(pOnigDigit), inClass, false))
-			case 'D':
-				if inClass {
-					return "", false
-				}
-				b.WriteString(wrap(classBody(pOnigDigit), false, true))
+				b.WriteString(wrap(digit(), inClass, false))
 			case 'w':
-				b.WriteString(wrap(classBody(pOnigWord), inClass, false))
-			case 'W':
+				b.WriteString(wrap(word(), inClass, false))
+			case 'S', 'D', 'W':
 				if inClass {
-					return "", false
+					if !r2 {
+						return "", false, false
+					}
+					b.WriteByte('\\') // regexp2's own (Unicode) class
+					b.WriteByte(e)
+					continue
 				}
-				b.WriteString(wrap(classBody(pOnigWord), false, true))
+				switch e {
+				case 'S':
+					b.WriteString(wrap(spaceBody, false, true))
+				case 'D':
+					b.WriteString(wrap(digit(), false, true))
+				default:
+					b.WriteString(wrap(word(), false, true))
+				}
 			case 'h':
 				b.WriteString(wrap(`0-9a-fA-F`, inClass, false))
+			case 'H':
+				if inClass {
+					return "", false, false
+				}
+				b.WriteString(`[^0-9a-fA-F]`)
+			case 'b', 'B':
+				if inClass || !r2 {
+					return "", false, false
+				}
+				anchors = true
+				w := "[" + word() + "]"
+				if e == 'b' {
+					b.WriteString(`(?:(?<=` + w + `)(?!` + w + `)|(?<!` + w + `)(?=` + w + `))`)
+				} else {
+					b.WriteString(`(?:(?<=` + w + `)(?=` + w + `)|(?<!` + w + `)(?!` + w + `))`)
+				}
 			case 'p', 'P':
 				name, n, ok := propName(p[i+1:])
 				if !ok {
-					return "", false
+					return "", false, false
 				}
 				i += n
 				neg := e == 'P'
 				if strings.HasPrefix(name, "^") {
 					neg, name = !neg, name[1:]
 				}
-				var bit uint32
-				switch name {
-				case "L":
-					bit = pLetter
-				case "N":
-					bit = pNumber
-				}
+				in := namedClass(name)
 				switch {
-				case bit != 0 && (!neg || !inClass):
-					b.WriteString(wrap(classBody(bit), inClass, neg))
+				case in != nil && (!neg || !inClass):
+					b.WriteString(wrap(body("p"+name, in), inClass, neg))
 				case neg:
 					b.WriteString(`\P{` + name + `}`)
 				default:
 					b.WriteString(`\p{` + name + `}`)
 				}
 			case 'u':
-				if i+4 < len(p) {
-					b.WriteString(`\x{` + p[i+1:i+5] + `}`)
-					i += 4
-				} else {
-					return "", false
+				if i+4 >= len(p) {
+					return "", false, false
 				}
+				b.WriteString(`\x{` + p[i+1:i+5] + `}`)
+				i += 4
 			case 'e':
 				b.WriteString(`\x1B`)
 			case 'A', 'z', 'n', 'r', 't', 'f', 'v', 'a', 'x', '.', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|', '^', '$', '\\', '/', '-', ' ', '\'', '"', '#', '&', '~', ':', ',', '<', '>', '=', '!', '@', '%', '`', ';', '_':
 				b.WriteByte('\\')
 				b.WriteByte(e)
 			default:
-				return "", false // \b, \Z, \R, \X, back-references...
+				if !r2 {
+					return "", false, false // \Z, \R, \X, back-references...
+				}
+				b.WriteByte('\\')
+				b.WriteByte(e)
 			}
 		case c == '[' && !inClass:
 			inClass = true
@@ -183,20 +239,23 @@ func translateRegex(p string) (string, bool) {
 				i++
 			}
 		case c == '[' && inClass:
-			return "", false // nested classes / set operations
+			return "", false, false // nested classes / set operations
 		case c == ']' && inClass:
 			inClass = false
 			b.WriteByte(c)
 		case c == '&' && inClass && i+1 < len(p) && p[i+1] == '&':
-			return "", false
-		case c == '^' && !inClass:
-			b.WriteString(`(?m:^)`)
-		case c == '$' && !inClass:
-			b.WriteString(`(?m:$)`)
+			return "", false, false
+		case (c == '^' || c == '$') && !inClass:
+			anchors = true
+			if r2 {
+				b.WriteByte(c) // Multiline option
+			} else {
+				b.WriteString(`(?m:` + string(c) + `)`)
+			}
 		case c == '{' && !inClass && i+1 < len(p) && p[i+1] == ',':
 			b.WriteString("{0")
 		case c == '(' && !inClass && i+2 < len(p) && p[i+1] == '?':
-			// Onig's (?m) is Go's (?s).
+			// Onig's (?m) is dot-all: Go's and .NET's (?s).
 			j := i + 2
 			for j < len(p) && strings.IndexByte("imsx-", p[j]) >= 0 {
 				j++
@@ -204,7 +263,7 @@ func translateRegex(p string) (string, bool) {
 			if j < len(p) && (p[j] == ':' || p[j] == ')') && j > i+2 {
 				flags := strings.ReplaceAll(p[i+2:j], "m", "s")
 				if strings.Contains(flags, "x") {
-					return "", false
+					return "", false, false
 				}
 				b.WriteString("(?" + flags)
 				i = j - 1
@@ -215,7 +274,7 @@ func translateRegex(p string) (string, bool) {
 			b.WriteByte(c)
 		}
 	}
-	return b.String(), !inClass
+	return b.String(), anchors, !inClass
 }
 
 func wrap(body string, inClass, neg bool) string {
@@ -241,12 +300,6 @@ func propName(s string) (string, int, bool) {
 		return "", 0, false
 	}
 	return s[1:j], j + 1, true
-}
-
-// translateRegexp2 adapts an onig pattern for regexp2 (.NET syntax): onig's \w and \h.
-func translateRegexp2(p string) string {
-	r := strings.NewReplacer(`\w`, `[\p{L}\p{Nl}\p{M}\p{Nd}\p{Pc}]`, `\W`, `[^\p{L}\p{Nl}\p{M}\p{Nd}\p{Pc}]`, `\h`, `[0-9a-fA-F]`, `\\`, `\\`)
-	return r.Replace(p)
 }
 
 // goRegexFinder iterates a Go regexp; Go's FindAll skips empty matches that abut the previous

@@ -1,10 +1,3 @@
-// Package tokenize is a pure-Go implementation of Hugging Face tokenizer.json tokenizers with the
-// exact behaviour of the Rust tokenizers library (0.23): normalizers with offset alignments,
-// pre-tokenizers, the WordPiece, BPE, Unigram and WordLevel models, added tokens, post-processors,
-// truncation, padding and decoders.
-//
-// Offsets are reported both as character (code point) offsets, as Python's tokenizers returns
-// for str input, and as byte offsets.
 package tokenize
 
 import (
@@ -102,11 +95,16 @@ func FromFile(path string) (*Tokenizer, error) {
 // components are reported by name.
 func FromBytes(data []byte) (t *Tokenizer, err error) {
 	defer func() {
-		// Loading must never bring the process down, whatever the input.
+		// A safety net only: loading must never bring the process down, whatever the input
+		// (the fuzz tests run fromBytes without it).
 		if r := recover(); r != nil {
 			t, err = nil, fmt.Errorf("tokenize: invalid tokenizer.json: %v", r)
 		}
 	}()
+	return fromBytes(data)
+}
+
+func fromBytes(data []byte) (t *Tokenizer, err error) {
 	var doc struct {
 		Version       *string         `json:"version"`
 		Truncation    json.RawMessage `json:"truncation"`
@@ -116,7 +114,7 @@ func FromBytes(data []byte) (t *Tokenizer, err error) {
 		PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
 		PostProcessor json.RawMessage `json:"post_processor"`
 		Decoder       json.RawMessage `json:"decoder"`
-		Model         json.RawMessage `json:"model"`
+		Model         *modelJSON      `json:"model"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("tokenize: invalid tokenizer.json: %w", err)
@@ -126,7 +124,7 @@ func FromBytes(data []byte) (t *Tokenizer, err error) {
 	}
 	t = &Tokenizer{}
 	wrap := func(err error) error { return fmt.Errorf("tokenize: %w", err) }
-	if !isNull(doc.Model) {
+	if doc.Model != nil {
 		if t.model, err = buildModel(doc.Model); err != nil {
 			return nil, wrap(err)
 		}

@@ -1,7 +1,6 @@
 package tokenize
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -43,47 +42,34 @@ func (t *byteTrie) insert(key string, id int32) {
 	t.leaf[node] = id
 }
 
-func buildUnigram(raw json.RawMessage) (model, error) {
-	var c struct {
-		Vocab        [][2]json.RawMessage `json:"vocab"`
-		UnkID        *int                 `json:"unk_id"`
-		ByteFallback bool                 `json:"byte_fallback"`
+func buildUnigram(c *modelJSON) (model, error) {
+	if !c.Vocab.set || c.Vocab.m != nil {
+		return nil, fmt.Errorf("Unigram: vocab must be a list of [piece, score]")
 	}
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("Unigram: %w", err)
-	}
-	if c.Vocab == nil {
-		return nil, fmt.Errorf("Unigram: missing vocab")
-	}
+	n := len(c.Vocab.pieces)
 	u := &unigram{
-		pieces:       make([]string, len(c.Vocab)),
-		scores:       make([]float64, len(c.Vocab)),
-		ids:          make(map[string]int32, len(c.Vocab)),
+		pieces:       c.Vocab.pieces,
+		scores:       c.Vocab.scores,
+		ids:          make(map[string]int32, n),
 		trie:         byteTrie{next: map[uint64]int32{}, leaf: []int32{-1}},
 		minScore:     math.Inf(1),
 		unkID:        -1,
-		byteFallback: c.ByteFallback,
+		byteFallback: boolOr(c.ByteFallback, false),
 	}
-	if len(c.Vocab) >= 1<<26 {
+	if n >= 1<<26 {
 		return nil, fmt.Errorf("Unigram: vocabulary too large")
 	}
 	if c.UnkID != nil {
-		if len(c.Vocab) == 0 {
+		if n == 0 {
 			return nil, fmt.Errorf("Unigram: the vocabulary is empty but at least <unk> is needed")
 		}
-		if *c.UnkID < 0 || *c.UnkID >= len(c.Vocab) {
+		if *c.UnkID < 0 || *c.UnkID >= n {
 			return nil, fmt.Errorf("Unigram: unk_id %d is larger than the vocabulary", *c.UnkID)
 		}
 		u.unkID = int32(*c.UnkID)
 	}
-	for i, e := range c.Vocab {
-		if err := json.Unmarshal(e[0], &u.pieces[i]); err != nil {
-			return nil, fmt.Errorf("Unigram vocab[%d]: %w", i, err)
-		}
-		if err := json.Unmarshal(e[1], &u.scores[i]); err != nil {
-			return nil, fmt.Errorf("Unigram vocab[%d]: %w", i, err)
-		}
-		u.ids[u.pieces[i]] = int32(i)
+	for i, p := range u.pieces {
+		u.ids[p] = int32(i)
 		u.minScore = math.Min(u.minScore, u.scores[i])
 	}
 	// The trie resolves to the id the map holds (the last duplicate), as Rust does.
@@ -121,7 +107,7 @@ type bestNode struct {
 	startsAt int32 // -1: none
 }
 
-func (u *unigram) tokenize(s string, out []token) ([]token, error) {
+func (u *unigram) tokenize(s string, out []token, sc *scratch) ([]token, error) {
 	if s == "" {
 		return out, nil
 	}

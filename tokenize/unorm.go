@@ -1,6 +1,7 @@
 package tokenize
 
 import (
+	"sort"
 	"unicode"
 	"unicode/utf8"
 
@@ -122,8 +123,13 @@ func decomposeItems(s string, compat bool) []nfItem {
 	return items
 }
 
-// sortByCCC is a stable insertion sort on the combining class (segments are short).
+// sortByCCC is a stable sort on the combining class: insertion sort for the usual short runs of
+// marks, the library's stable sort for long ones (adversarial input).
 func sortByCCC(a []nfItem) {
+	if len(a) > 32 {
+		sort.SliceStable(a, func(i, j int) bool { return a[i].ccc < a[j].ccc })
+		return
+	}
 	for i := 1; i < len(a); i++ {
 		for j := i; j > 0 && a[j-1].ccc > a[j].ccc; j-- {
 			a[j-1], a[j] = a[j], a[j-1]

@@ -19,11 +19,13 @@ var version = "dev"
 type CLI struct {
 	Log LogFlags `embed:"" prefix:"log-"`
 
-	Serve   ServeCmd   `cmd:"" help:"Serve a model over HTTP (api-inference-community, TEI and OpenAI routes)."`
-	Bench   BenchCmd   `cmd:"" help:"Load-test a running server (closed or open loop)."`
-	Pull    PullCmd    `cmd:"" help:"Download a model from the Hugging Face Hub (HF_ENDPOINT) into the cache."`
-	Cache   CacheCmd   `cmd:"" help:"List or clean the Hugging Face model cache."`
-	Version VersionCmd `cmd:"" help:"Print the version."`
+	Serve      ServeCmd       `cmd:"" help:"Serve a model over HTTP (api-inference-community, TEI and OpenAI routes)."`
+	Bench      BenchCmd       `cmd:"" help:"Load-test a running server (closed or open loop)."`
+	Pull       PullCmd        `cmd:"" help:"Download a model from the Hugging Face Hub (HF_ENDPOINT) into the cache."`
+	Cache      CacheCmd       `cmd:"" help:"List or clean the Hugging Face model cache."`
+	HumanFirst HumanFirstCmd  `cmd:"" name:"humanfirst" help:"HumanFirst integration tools."`
+	Health     HealthcheckCmd `cmd:"" name:"healthcheck" help:"Exit 0 when a running server's /health answers 200 (container HEALTHCHECK)."`
+	Version    VersionCmd     `cmd:"" help:"Print the version."`
 }
 
 // LogFlags configure the process logger.

@@ -16,12 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/infergo/infergo/cuda"
-	"github.com/infergo/infergo/models"
-	"github.com/infergo/infergo/models/builtin"
 	"github.com/infergo/infergo/pipelines"
 	rt "github.com/infergo/infergo/runtime"
-	"github.com/infergo/infergo/runtime/ort"
 	"github.com/infergo/infergo/runtime/sched"
 	"github.com/infergo/infergo/server"
 )
@@ -29,11 +25,14 @@ import (
 // ModelFlags choose the model and how it runs; serve and the commands that load a model
 // locally share them.
 type ModelFlags struct {
-	Model    string `env:"MODEL_ID" help:"Model to serve: a local directory laid out like a Hub repo. Empty: the built-in tiny embedding model."`
-	Task     string `env:"TASK" help:"Pipeline tag to serve (feature-extraction, sentence-similarity, …). Empty: inferred from the repo."`
-	ONNXFile string `name:"onnx-file" env:"INFERGO_ONNX_FILE" help:"ONNX graph in the repo (path, or a variant such as 'quantized')."`
-	ORTLib   string `name:"ort-lib" env:"INFERGO_ORT_LIB" help:"Path of libonnxruntime.so (default: .deps/ from 'make deps', else the system library)."`
-	Device   string `default:"cpu" env:"INFERGO_DEVICE" help:"Where to run: cpu, cuda, cuda:N or auto."`
+	Model       string `env:"MODEL_ID" help:"Model to serve: a Hub id (org/name, downloaded into the cache on first start) or a local directory laid out like a Hub repo. Empty: the built-in tiny embedding model."`
+	Revision    string `env:"REVISION" help:"Hub revision: branch, tag or commit (default main)."`
+	HubFlags    `embed:""`
+	Task        string `env:"TASK" help:"Pipeline tag to serve (feature-extraction, sentence-similarity, …). Empty: inferred from the repo."`
+	ONNXFile    string `name:"onnx-file" env:"INFERGO_ONNX_FILE" help:"ONNX graph in the repo (path, or a variant such as 'quantized')."`
+	ORTLib      string `name:"ort-lib" env:"INFERGO_ORT_LIB" help:"Path of libonnxruntime.so (default: .deps/ from 'make deps', else the system library)."`
+	Device      string `default:"cpu" env:"INFERGO_DEVICE" help:"Where to run: cpu, cuda, cuda:N or auto (CUDA when usable, else the CPU with a warning)."`
+	DeviceFlags `embed:""`
 
 	Workers           int    `env:"INFERGO_WORKERS" help:"Batches run at once (default: the number of CPUs)."`
 	Threads           int    `default:"1" env:"INFERGO_THREADS" help:"Intra-op threads per batch. On CPU, more workers with one thread each beat fewer with several."`
@@ -44,7 +43,9 @@ type ModelFlags struct {
 	MaxQueueDelay         time.Duration `default:"1ms" env:"MAX_QUEUE_DELAY" help:"Longest a batch waits for requests that are still being tokenized."`
 	MaxConcurrentRequests int           `default:"512" env:"MAX_CONCURRENT_REQUESTS" help:"Requests admitted at once; beyond it the answer is 429 at once."`
 	MaxClientBatchSize    int           `default:"32" env:"MAX_CLIENT_BATCH_SIZE" help:"Inputs one request may carry."`
-	BatchOverheadTokens   int           `default:"8" env:"BATCH_OVERHEAD_TOKENS" help:"Fixed cost of one model run, in padded tokens: queued inputs are split into batches of similar length when that saves more padding than the extra runs cost (0: the default 8; -1: never split)."`
+	BatchOverheadTokens   int           `default:"0" env:"BATCH_OVERHEAD_TOKENS" help:"Fixed cost of one model run, in padded tokens: queued inputs are split into batches of similar length when that saves more padding than the extra runs cost (0: 8 on the CPU, never split on CUDA, where a run's fixed cost is worth about a thousand tokens; -1: never split)."`
+	MaxBatchTotalTokens   int           `env:"MAX_BATCH_TOTAL_TOKENS" help:"Text generation: KV-cache positions (prompt + new tokens, summed over the sequences of one decode loop) reserved at once. Default: 1 GiB worth of cache."`
+	MaxBatchPrefillTokens int           `default:"4096" env:"MAX_BATCH_PREFILL_TOKENS" help:"Text generation: prompt tokens that join a running batch in one prefill."`
 }
 
 // ServeCmd runs the HTTP server.
@@ -52,8 +53,12 @@ type ServeCmd struct {
 	ModelFlags `embed:""`
 
 	Addr            string        `env:"INFERGO_ADDR" help:"Listen address host:port (default :$PORT, else :8000)."`
+	WebhookSecret   string        `env:"WEBHOOK_SECRET" help:"Secret for POST /webhooks/hub and POST /admin/reload (X-Webhook-Secret); empty disables both."`
+	HumanFirst      string        `name:"humanfirst-credentials" type:"existingfile" env:"HUMANFIRST_CREDENTIALS" help:"mtls-credentials.json: also serve HumanFirst's custom-integration gRPC services over mutual TLS."`
+	GRPCAddr        string        `name:"grpc-addr" default:":8443" env:"GRPC_ADDR" help:"Listen address of the HumanFirst gRPC services."`
+	DataDir         string        `name:"data-dir" type:"path" env:"INFERGO_DATA_DIR" help:"Where trained classifiers and workspaces are kept (default: $XDG_DATA_HOME/infergo or ~/.local/share/infergo)."`
 	Port            int           `env:"PORT" hidden:"" help:"Port to listen on when --addr is not set."`
-	ComputeType     string        `default:"cpu" env:"COMPUTE_TYPE" help:"Value of the x-compute-type header."`
+	ComputeType     string        `env:"COMPUTE_TYPE" help:"Value of the x-compute-type header (default: cpu, or gpu on CUDA)."`
 	PayloadLimit    int           `default:"2000000" env:"PAYLOAD_LIMIT" help:"Largest request body in bytes (413 beyond)."`
 	RequestTimeout  time.Duration `default:"60s" env:"REQUEST_TIMEOUT" help:"Longest a request may take, model loading included."`
 	ShutdownTimeout time.Duration `default:"30s" help:"On SIGTERM, how long in-flight requests may take to finish."`
@@ -69,17 +74,14 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 		}
 		addr = ":" + strconv.Itoa(port)
 	}
-	if err := c.checkDevice(); err != nil {
-		return err
-	}
-	env, err := ort.NewEnvironment(c.ORTLib)
+	eng, err := c.openEngine(log)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	repo, err := c.resolveRepo(log)
-	if err != nil {
-		return err
+	defer eng.Close()
+	computeType := c.ComputeType
+	if computeType == "" {
+		computeType = eng.computeType()
 	}
 
 	reg := prometheus.NewRegistry()
@@ -88,19 +90,33 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	gobs, err := server.NewDecodeObserver(reg)
+	if err != nil {
+		return err
+	}
+	lo := c.loadOptions(eng, obs, log)
+	lo.Decode.Observer = gobs
+	src, err := newModelSource(&c.ModelFlags, lo, log)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Task:               os.Getenv("TASK"),
-		ComputeType:        c.ComputeType,
+		ComputeType:        computeType,
 		MaxBodyBytes:       c.PayloadLimit,
 		RequestTimeout:     c.RequestTimeout,
 		MaxClientBatchSize: c.MaxClientBatchSize,
 		Registry:           reg,
 		Logger:             log,
 		Version:            version,
-		Load: func(ctx context.Context) (*pipelines.Model, error) {
-			return pipelines.Load(ctx, repo, c.loadOptions(env, obs, log))
-		},
+		WebhookSecret:      c.WebhookSecret,
+		Load:               src.Load,
+		Reloader:           src,
 	})
+	if err != nil {
+		return err
+	}
+	hf, err := c.humanFirst(srv, log)
 	if err != nil {
 		return err
 	}
@@ -108,87 +124,82 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	printBanner(ln.Addr(), repo.ID)
-	log.Info("serving", "addr", ln.Addr().String(), "model", repo.ID, "ort", env.Library(), "ort_version", env.Version())
+	printBanner(ln.Addr(), src.name())
+	log.Info("serving", "addr", ln.Addr().String(), "model", src.name(), "device", eng.device(), "ort", eng.env.Library(), "ort_version", eng.env.Version())
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	running := 1
+	if hf != nil {
+		gln, err := net.Listen("tcp", c.GRPCAddr)
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return fmt.Errorf("listen %s: %w", c.GRPCAddr, err)
+		}
+		log.Info("serving HumanFirst gRPC services over mTLS", "addr", gln.Addr().String())
+		go func() { errc <- hf.Serve(gln) }()
+		running++
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	var serveErr error
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc:
+		running--
+		log.Error("a listener stopped; shutting down", "err", serveErr)
 	case sig := <-sigs:
 		log.Info("shutting down", "signal", sig.String(), "timeout", c.ShutdownTimeout)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		return err
+	// gRPC first: a training in flight may still need the HTTP side's model.
+	var errs []error
+	if hf != nil {
+		if err := hf.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("humanfirst: %w", err))
+		}
 	}
-	if err := <-errc; err != nil {
+	if err := srv.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	for ; running > 0; running-- {
+		if err := <-errc; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if serveErr != nil {
+		errs = append(errs, serveErr)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	log.Info("stopped")
 	return nil
 }
 
-// checkDevice validates --device. Only the CPU runs models so far.
-func (c *ModelFlags) checkDevice() error {
-	d, err := cuda.ParseDevice(c.Device)
-	if err != nil {
-		return err
-	}
-	if d.Kind != cuda.CPU {
-		return fmt.Errorf("--device %s: the CUDA execution provider is not built into this version; use --device cpu", d)
-	}
-	return nil
-}
-
-// resolveRepo finds the model: the built-in one when none is named, else a local directory.
-func (c *ModelFlags) resolveRepo(log *slog.Logger) (*models.Repo, error) {
-	if c.Model == "" {
-		dir, err := builtin.Extract(builtin.DefaultBase())
-		if err != nil {
-			return nil, err
-		}
-		repo, err := models.OpenDir(dir)
-		if err != nil {
-			return nil, err
-		}
-		repo.ID = builtin.ID
-		log.Info("no --model or MODEL_ID given: serving the built-in tiny embedding model (random weights)", "dir", dir)
-		return repo, nil
-	}
-	repo, err := models.OpenDir(c.Model)
-	if errors.Is(err, models.ErrNotLocal) {
-		return nil, fmt.Errorf("model %q is not a local directory (downloading from the Hub is not supported yet)", c.Model)
-	}
-	return repo, err
-}
-
-// loadOptions turns the flags into pipelines.LoadOptions. With one thread per batch, every
-// worker shares one session (ONNX Runtime runs concurrent calls on the callers' threads);
-// with more, each worker gets its own session and thread pool, and when several such pools
-// share the cores their idle threads sleep instead of spinning: a spinning thread burns the
-// core another worker's batch needs (bench/RESULTS.md: 2 workers × 2 threads on 2 cores
-// cost 4.98 CPU-ms per sequence spinning, 3.13 without).
-func (c *ModelFlags) loadOptions(opener rt.Opener, obs sched.Observer, log *slog.Logger) pipelines.LoadOptions {
+// loadOptions turns the flags into pipelines.LoadOptions. On the CPU, with one thread per
+// batch, every worker shares one session (ONNX Runtime runs concurrent calls on the callers'
+// threads); with more, each worker gets its own session and thread pool. On CUDA one session
+// serves two workers, so one batch's host work overlaps the other's GPU work, and the graph is
+// tuned for the device (see DeviceFlags).
+func (c *ModelFlags) loadOptions(eng *engine, obs sched.Observer, log *slog.Logger) pipelines.LoadOptions {
 	workers := c.Workers
-	if workers <= 0 {
-		workers = runtime.NumCPU()
-	}
 	threads := max(c.Threads, 1)
 	sessions := 1
-	if threads > 1 {
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+		if eng.provider != nil {
+			workers = 2
+		}
+	}
+	if threads > 1 && eng.provider == nil {
 		sessions = workers
 	}
-
-	return pipelines.LoadOptions{
+	o := pipelines.LoadOptions{
 		Task:     c.Task,
 		ONNXFile: c.ONNXFile,
-		Opener:   opener,
+		Opener:   eng.env,
 		Runtime: rt.Options{
 			IntraOpThreads: threads,
 			InterOpThreads: 1,
@@ -205,9 +216,25 @@ func (c *ModelFlags) loadOptions(opener rt.Opener, obs sched.Observer, log *slog
 			RunOverheadTokens:     c.BatchOverheadTokens,
 			Observer:              obs,
 		},
+		Decode: sched.DecodeConfig{
+			MaxBatchSize:     c.MaxBatchSize,
+			MaxBatchTokens:   c.MaxBatchTotalTokens,
+			MaxPrefillTokens: c.MaxBatchPrefillTokens,
+		},
 		MaxClientBatchSize: c.MaxClientBatchSize,
+		Device:             eng.device(),
+		Graph:              c.graphOptions(eng.provider != nil),
 		Logger:             log,
 	}
+	if eng.provider != nil {
+		o.Runtime.Provider = eng.provider
+		if c.BatchOverheadTokens == 0 {
+			// On the H100 (bench/RESULTS.md, GPU) a 1×16 run takes about as long as a 64×16
+			// one: a run's fixed cost outweighs any padding a split would save.
+			o.Sched.RunOverheadTokens = -1
+		}
+	}
+	return o
 }
 
 func printBanner(addr net.Addr, model string) {
@@ -216,7 +243,8 @@ func printBanner(addr net.Addr, model string) {
 		port = tcp.Port
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	fmt.Fprintf(os.Stderr, "\nInfergo is serving %s at %s\n", model, url)
-	fmt.Fprintf(os.Stderr, "Try:\n  curl -s %s/embed -H 'Content-Type: application/json' -d '{\"inputs\": \"Hello world\"}'\n", url)
-	fmt.Fprintf(os.Stderr, "  curl -s %s/health; curl -s %s/info\n\n", url, url)
+	fmt.Fprintf(os.Stderr, "\nInfergo is serving %s at %s (the model loads in the background: /health answers 200 once it is ready)\n", model, url)
+	fmt.Fprintf(os.Stderr, "Try:\n  curl -s %s/info\n", url)
+	fmt.Fprintf(os.Stderr, "  curl -s %s/ -d '{\"inputs\": \"Hello world\"}'   # runs the model's task (embeddings, classification, generation)\n", url)
+	fmt.Fprintf(os.Stderr, "  curl -s %s/embed -H 'Content-Type: application/json' -d '{\"inputs\": \"Hello world\"}'   # TEI route, embedding models\n\n", url)
 }

@@ -54,8 +54,8 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startServe runs `infergo serve` with args and env and waits for /health to answer 200.
-func startServe(t *testing.T, env []string, args ...string) *process {
+// launchServe starts `infergo serve` on a free port with args and env, without waiting.
+func launchServe(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(binary, append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}, args...)...)
@@ -73,20 +73,34 @@ func startServe(t *testing.T, env []string, args ...string) *process {
 			cmd.Wait()
 		}
 	})
+	return p
+}
+
+// waitFor polls path until it answers with status (20 s at most).
+func (p *process) waitFor(t *testing.T, path string, status int) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(p.url + "/health")
+		resp, err := http.Get(p.url + path)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
+			if resp.StatusCode == status {
+				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("server not healthy in 20s; output:\n%s", out)
+			t.Fatalf("%s never answered %d in 20s; output:\n%s", path, status, p.out)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// startServe runs `infergo serve` with args and env and waits for /health to answer 200.
+func startServe(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
+	p := launchServe(t, env, args...)
+	p.waitFor(t, "/health", 200)
+	return p
 }
 
 // stop sends SIGTERM and requires a clean exit (code 0), as the container contract does.
@@ -191,15 +205,24 @@ func TestServeSimilarityFixture(t *testing.T) {
 	p.stop(t)
 }
 
-func TestServeRejectsMissingModel(t *testing.T) {
-	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--model", filepath.Join(t.TempDir(), "nope"))
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("serve of a missing model succeeded:\n%s", out)
+// TestServeMissingModel: like the Python containers, a model that cannot be loaded leaves
+// the server up: GET / answers {"ok":"ok"}, /health 503, and every POST 500 with the load
+// error; SIGTERM still exits 0.
+func TestServeMissingModel(t *testing.T) {
+	p := launchServe(t, nil, "--model", filepath.Join(t.TempDir(), "nope"))
+	p.waitFor(t, "/", 200)
+	r := servertest.Get(t, p.url+"/")
+	if r.Status != 200 || string(r.Body) != `{"ok":"ok"}` {
+		t.Errorf("GET /: %d %s", r.Status, r.Body)
 	}
-	if !strings.Contains(string(out), "not a local directory") {
-		t.Errorf("unclear error:\n%s", out)
+	if r := servertest.Get(t, p.url+"/health"); r.Status != 503 {
+		t.Errorf("/health: %d", r.Status)
 	}
+	post := servertest.Post(t, p.url+"/", `{"inputs":"x"}`)
+	if post.Status != 500 || !strings.Contains(string(post.Body), "no such directory") || post.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("POST: %d %q %s", post.Status, post.Header.Get("Content-Type"), post.Body)
+	}
+	p.stop(t)
 }
 
 // TestServePlainTransformersRepo: a repo without sentence-transformers files answers aic
@@ -212,16 +235,7 @@ func TestServePlainTransformersRepo(t *testing.T) {
 		FirstToken [][]float64 `json:"last_hidden_state_first_token"`
 	}
 	testutil.LoadJSON(t, testutil.Fixture("tiny-bert-embeddings", "golden.json"), &g)
-	dir := t.TempDir()
-	src := testutil.Fixture("tiny-bert-embeddings")
-	for _, f := range []string{"config.json", "tokenizer.json", "tokenizer_config.json", "onnx/model.onnx", "onnx/model.onnx_data"} {
-		b, err := os.ReadFile(filepath.Join(src, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755)
-		os.WriteFile(filepath.Join(dir, f), b, 0o644)
-	}
+	dir := testutil.CopyFixture(t, "tiny-bert-embeddings", testutil.PlainEncoderFiles...)
 	p := startServe(t, []string{"TASK="}, "--model", dir)
 	var states [][][]float64
 	postJSON(t, p.url+"/", map[string]any{"inputs": g.Sentences[0]}, &states)

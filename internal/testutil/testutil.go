@@ -11,8 +11,15 @@ import (
 	"testing"
 )
 
+// RootEnv overrides Root for test binaries run away from the source tree (the GPU suite runs
+// as a compiled binary on a machine whose checkout sits elsewhere).
+const RootEnv = "INFERGO_REPO_ROOT"
+
 // Root returns the repository root (the directory holding go.mod).
 func Root() string {
+	if r := os.Getenv(RootEnv); r != "" {
+		return r
+	}
 	_, file, _, _ := goruntime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
@@ -55,3 +62,28 @@ func AssertClose[A, B ~float32 | ~float64](t testing.TB, what string, got []A, w
 		t.Errorf("%s: max abs diff %g > %g (len got %d, want %d)", what, d, tol, len(got), len(want))
 	}
 }
+
+// CopyFixture copies the named files (slash paths) of a fixture repo into a new temporary
+// directory and returns it, for tests that need a variant of a fixture.
+func CopyFixture(t testing.TB, fixture string, files ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range files {
+		b, err := os.ReadFile(Fixture(fixture, filepath.FromSlash(f)))
+		if err != nil {
+			t.Fatalf("copy fixture: %v", err)
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// PlainEncoderFiles are the files of tiny-bert-embeddings without its sentence-transformers
+// modules: a plain transformers encoder repo.
+var PlainEncoderFiles = []string{"config.json", "tokenizer.json", "tokenizer_config.json", "onnx/model.onnx", "onnx/model.onnx_data"}

@@ -19,6 +19,9 @@ var (
 	envMu      sync.Mutex
 	envRefs    int
 	envLibrary string
+	// envProviders maps registration names of plugin provider libraries to their paths; a
+	// registration lives as long as the environment.
+	envProviders map[string]string
 )
 
 // Environment is a reference to the process's ONNX Runtime environment. It implements
@@ -63,6 +66,31 @@ func (e *Environment) Library() string { return e.library }
 // Version returns the ONNX Runtime version string.
 func (e *Environment) Version() string { return ortgo.GetVersion() }
 
+// RegisterExecutionProviderLibrary registers a plugin execution-provider library (CUDA, …)
+// with the process's environment. Registering the same name and path again is a no-op, so
+// each model load may ask; another path under a registered name is an error.
+func (e *Environment) RegisterExecutionProviderLibrary(name, path string) error {
+	envMu.Lock()
+	defer envMu.Unlock()
+	if envRefs == 0 {
+		return fmt.Errorf("ort: register %s: the environment is closed", name)
+	}
+	if have, ok := envProviders[name]; ok {
+		if have != path {
+			return fmt.Errorf("ort: provider library %q is registered from %s, not %s", name, have, path)
+		}
+		return nil
+	}
+	if err := ortgo.RegisterExecutionProviderLibrary(name, path); err != nil {
+		return fmt.Errorf("ort: register provider library %s: %w", path, err)
+	}
+	if envProviders == nil {
+		envProviders = map[string]string{}
+	}
+	envProviders[name] = path
+	return nil
+}
+
 // Close drops this reference; the last one destroys the environment. Sessions must be
 // closed first. Close is idempotent.
 func (e *Environment) Close() error {
@@ -75,7 +103,7 @@ func (e *Environment) Close() error {
 			if derr := ortgo.DestroyEnvironment(); derr != nil {
 				err = fmt.Errorf("ort: destroy environment: %w", derr)
 			}
-			envLibrary = ""
+			envLibrary, envProviders = "", nil
 		}
 	})
 	return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
@@ -113,12 +114,27 @@ func sessionOptions(o runtime.Options) (*ortgo.SessionOptions, error) {
 		return fail("graph optimisation", err)
 	}
 	if o.Provider != nil {
-		if err := o.Provider.Configure(opts); err != nil {
+		if err := o.Provider.Configure(rawOptions(opts)); err != nil {
 			return fail("execution provider "+o.Provider.Name(), err)
 		}
 	}
 	return opts, nil
 }
+
+// rawOptions returns the OrtSessionOptions* inside opts, which is what providers configured
+// through the C API (package cuda) need. onnxruntime_go keeps it as the only, unexported
+// field of SessionOptions: that layout is pinned with the module version (v1.27.0 in go.mod),
+// checked at compile time below, and TestRawSessionOptions proves the pointer by writing a
+// config entry through it and reading it back with onnxruntime_go.
+func rawOptions(opts *ortgo.SessionOptions) unsafe.Pointer {
+	return *(*unsafe.Pointer)(unsafe.Pointer(opts))
+}
+
+// SessionOptions must be exactly one pointer wide (both array lengths must be non-negative).
+var (
+	_ [unsafe.Sizeof(ortgo.SessionOptions{}) - unsafe.Sizeof(unsafe.Pointer(nil))]byte
+	_ [unsafe.Sizeof(unsafe.Pointer(nil)) - unsafe.Sizeof(ortgo.SessionOptions{})]byte
+)
 
 func optimizationLevel(g runtime.GraphOptimization) (ortgo.GraphOptimizationLevel, error) {
 	switch g {

@@ -155,7 +155,10 @@ func (s *Scheduler) form(queue []*item, idle int) (*batch, []*item) {
 	window := min(len(queue), s.cfg.SortWindow)
 	order := s.order[:0]
 	for i := 0; i < window; i++ {
-		order = append(order, i)
+		// Feature sequences only batch with compatible shapes (features.go).
+		if s.layout.compatible(&queue[0].seq, &queue[i].seq) {
+			order = append(order, i)
+		}
 	}
 	sort.SliceStable(order, func(a, b int) bool { return queue[order[a]].length() < queue[order[b]].length() })
 	lens := s.lens[:0]

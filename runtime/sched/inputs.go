@@ -19,6 +19,10 @@ const (
 type inputLayout struct {
 	kinds  []inputKind
 	dtypes []runtime.DType
+	// names and shapes (declared, batch axis first) of every input, for feature inputs
+	// (features.go).
+	names  []string
+	shapes [][]int64
 }
 
 func newInputLayout(info runtime.ModelInfo) (inputLayout, error) {
@@ -36,18 +40,21 @@ func newInputLayout(info runtime.ModelInfo) (inputLayout, error) {
 		case "position_ids":
 			k = inputPositions
 		default:
-			return l, fmt.Errorf("sched: encoder input %q is not supported (want input_ids, attention_mask, token_type_ids, position_ids)", in.Name)
+			// Any other input is fed from Sequence.Features (features.go).
+			k = inputFeature
 		}
-		if in.DType != runtime.Int64 && in.DType != runtime.Int32 {
+		if k != inputFeature && in.DType != runtime.Int64 && in.DType != runtime.Int32 {
 			return l, fmt.Errorf("sched: input %q has type %s, want int64 or int32", in.Name, in.DType)
 		}
 		l.kinds = append(l.kinds, k)
 		l.dtypes = append(l.dtypes, in.DType)
+		l.names = append(l.names, in.Name)
+		l.shapes = append(l.shapes, in.Shape)
 	}
-	if !hasIDs {
+	if !hasIDs && !l.hasFeatures() {
 		return l, fmt.Errorf("sched: graph has no input_ids input")
 	}
-	return l, nil
+	return l, l.checkFeatureLayout()
 }
 
 // inputScratch holds one worker's input buffers, reused from batch to batch: a Run returns
@@ -70,6 +77,10 @@ func (l inputLayout) build(b *batch, padID int64, sc *inputScratch) []runtime.Te
 	}
 	shape := []int64{int64(n), int64(L)}
 	for k, kind := range l.kinds {
+		if t, ok := l.buildFeatureInput(b, k); ok { // feature batches (features.go)
+			sc.out[k] = t
+			continue
+		}
 		if cap(sc.i64[k]) < size {
 			sc.i64[k] = make([]int64, size, size+size/4)
 		}

@@ -96,6 +96,9 @@ func (c Config) withDefaults(sessions int) Config {
 type Sequence struct {
 	IDs     []int32
 	TypeIDs []int32
+	// Features feeds graphs with dense inputs (audio features, pixel values) instead of
+	// token ids: one tensor per graph input, without the batch axis (see features.go).
+	Features map[string]runtime.Tensor
 }
 
 // Result holds one sequence's share of a batch's outputs, one tensor per session output in
@@ -154,11 +157,22 @@ func New(sessions []runtime.Session, cfg Config) (*Scheduler, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults(len(sessions))
+	outputs := newOutputPlans(sessions[0].Info())
+	if layout.hasFeatures() {
+		// Feature batches (features.go) do not follow the n×L encoder convention the output
+		// prediction relies on: let the engine allocate their outputs.
+		for _, p := range outputs {
+			p.predictable = false
+		}
+		// Their length is frames, and a run's fixed cost is not worth a few frames of
+		// padding: batch all that fits rather than split by length.
+		cfg.RunOverheadTokens = -1
+	}
 	s := &Scheduler{
 		cfg:      cfg,
 		sessions: sessions,
 		layout:   layout,
-		outputs:  newOutputPlans(sessions[0].Info()),
+		outputs:  outputs,
 		submit:   make(chan []*item),
 		closed:   make(chan struct{}),
 		quit:     make(chan struct{}),
@@ -235,8 +249,11 @@ func (t *Ticket) RunReduce(ctx context.Context, seqs []Sequence, reduce Reducer)
 	now := time.Now()
 	items := make([]*item, len(seqs))
 	for i, seq := range seqs {
-		if len(seq.IDs) == 0 {
+		if len(seq.IDs) == 0 && seq.Features == nil {
 			return nil, fmt.Errorf("sched: sequence %d is empty", i)
+		}
+		if err := s.layout.checkSequence(&seq); err != nil { // features.go
+			return nil, fmt.Errorf("sched: sequence %d: %w", i, err)
 		}
 		if seq.TypeIDs != nil && len(seq.TypeIDs) != len(seq.IDs) {
 			return nil, fmt.Errorf("sched: sequence %d has %d ids but %d type ids", i, len(seq.IDs), len(seq.TypeIDs))
@@ -342,4 +359,9 @@ type item struct {
 	enqueued time.Time
 }
 
-func (it *item) length() int { return len(it.seq.IDs) }
+func (it *item) length() int {
+	if it.seq.Features != nil {
+		return featureLength(&it.seq) // features.go
+	}
+	return len(it.seq.IDs)
+}

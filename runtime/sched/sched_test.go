@@ -487,7 +487,8 @@ func TestCloseDeadline(t *testing.T) {
 }
 
 func TestUnsupportedGraph(t *testing.T) {
-	info := runtime.ModelInfo{Inputs: []runtime.ValueInfo{{Name: "pixel_values", DType: runtime.Float32}}}
+	// Neither input_ids nor a feature input (features.go): nothing to feed.
+	info := runtime.ModelInfo{Inputs: []runtime.ValueInfo{{Name: "token_type_ids", DType: runtime.Int64}}}
 	if _, err := New([]runtime.Session{infoSession{info}}, Config{}); err == nil {
 		t.Error("graph without input_ids accepted")
 	}

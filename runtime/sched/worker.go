@@ -140,8 +140,9 @@ func (w *worker) deliver(b *batch, outputs []runtime.Tensor, start time.Time, el
 		if it.req.reduce == nil {
 			views = make([]runtime.Tensor, len(outputs)) // the result keeps them
 		}
+		longest, length := b.rowSpan(it) // feature rows are not cut (features.go)
 		for j, out := range outputs {
-			if views[j], err = rowsOf(out, i, len(b.items), b.longest, it.length()); err != nil {
+			if views[j], err = rowsOf(out, i, len(b.items), longest, length); err != nil {
 				err = fmt.Errorf("sched: output %q: %w", info.Outputs[j].Name, err)
 				break
 			}
@@ -158,7 +159,7 @@ func (w *worker) deliver(b *batch, outputs []runtime.Tensor, start time.Time, el
 }
 
 // rowsOf returns row i of a batch output without copying: [n, rest...] → [rest...], and for
-// token-level outputs [n, L, rest...] → [length, rest...].
+// token-level outputs [n, L, rest...] → [length, rest...] (not when longest < 0).
 func rowsOf(t runtime.Tensor, i, n, longest, length int) (runtime.Tensor, error) {
 	if len(t.Shape) == 0 || t.Shape[0] != int64(n) {
 		return runtime.Tensor{}, fmt.Errorf("shape %v does not start with the batch size %d", t.Shape, n)
@@ -166,7 +167,7 @@ func rowsOf(t runtime.Tensor, i, n, longest, length int) (runtime.Tensor, error)
 	rowShape := append([]int64(nil), t.Shape[1:]...)
 	rowSize := runtime.Elements(rowShape)
 	lo, hi := int64(i)*rowSize, int64(i+1)*rowSize
-	if len(t.Shape) >= 3 {
+	if len(t.Shape) >= 3 && longest >= 0 {
 		if t.Shape[1] != int64(longest) {
 			return runtime.Tensor{}, fmt.Errorf("token-level shape %v does not match the batch length %d", t.Shape, longest)
 		}

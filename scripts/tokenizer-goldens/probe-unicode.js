@@ -109,6 +109,8 @@ function main() {
       regex_word: isolatedSet({ type: 'Whitespace' }, '!'),
       regex_space: removedSet({ type: 'Whitespace' }),
     },
+    // onig general categories (Unicode 16), for regex classes like \p{Lu}.
+    categories: {},
     maps: {},
   };
   const maps = {
@@ -120,6 +122,10 @@ function main() {
     bert_chinese: { type: 'BertNormalizer', clean_text: false, handle_chinese_chars: true, strip_accents: false, lowercase: false },
     nmt: { type: 'Nmt' },
   };
+  for (const cat of ['Lu', 'Ll', 'Lt', 'Lm', 'Lo', 'Mn', 'Mc', 'Me', 'Nd', 'Nl', 'No', 'Pc', 'Pd', 'Ps', 'Pe',
+    'Pi', 'Pf', 'Po', 'Sm', 'Sc', 'Sk', 'So', 'Zs', 'Zl', 'Zp', 'Cc', 'Cf', 'Co']) {
+    res.categories[cat] = removedSet(split(`\\p{${cat}}`));
+  }
   for (const [k, v] of Object.entries(maps)) res.maps[k] = mapping(v);
   // Large mappings that are really sets: store them as ranges.
   const setOf = (m, pred) => toRanges(new Set(Object.entries(m).filter(([, o]) => pred(o)).map(([c]) => +c)));

@@ -39,9 +39,10 @@ import (
 )
 
 type oracle struct {
-	Generator string                       `json:"generator"`
-	Sets      map[string][][2]rune         `json:"sets"`
-	Maps      map[string]map[string]string `json:"maps"`
+	Generator  string                       `json:"generator"`
+	Sets       map[string][][2]rune         `json:"sets"`
+	Categories map[string][][2]rune         `json:"categories"`
+	Maps       map[string]map[string]string `json:"maps"`
 }
 
 func main() {
@@ -99,6 +100,7 @@ func main() {
 		}
 	}
 	writeDiff(&b, "nonSpacingMark", "unicode_categories Mn (BertNormalizer strip_accents); base Mn", nonSpacingMarks(o), []*unicode.RangeTable{unicode.Mn})
+	writeCategories(&b, o)
 	writeLowercase(&b, o)
 	writeDecompositionExclusions(&b, o)
 	writeCCC(&b, *normPath)
@@ -210,6 +212,57 @@ func atoi(s string) rune {
 		log.Fatal(err)
 	}
 	return rune(n)
+}
+
+// writeCategories lists the code points whose onig general category (Unicode 16) differs from
+// Go's; code points Go does not assign (or assigns differently) get onig's category, "" when
+// onig has none of the probed ones.
+func writeCategories(b *bytes.Buffer, o *oracle) {
+	cats := make([]string, 0, len(o.Categories))
+	for c := range o.Categories {
+		cats = append(cats, c)
+	}
+	sort.Strings(cats)
+	type run struct {
+		lo, hi rune
+		cat    string
+	}
+	var runs []run
+	for c := rune(0); c <= unicode.MaxRune; c++ {
+		if isSurrogate(c) {
+			continue
+		}
+		want := ""
+		for _, k := range cats {
+			if inRanges(o.Categories[k], c) {
+				want = k
+				break
+			}
+		}
+		got := ""
+		for _, k := range cats {
+			if unicode.Is(unicode.Categories[k], c) {
+				got = k
+				break
+			}
+		}
+		if want == got {
+			continue
+		}
+		if n := len(runs); n > 0 && runs[n-1].hi == c-1 && runs[n-1].cat == want {
+			runs[n-1].hi = c
+		} else {
+			runs = append(runs, run{c, c, want})
+		}
+	}
+	b.WriteString("\n// categoryOverrides: code points whose onig general category (Unicode 16) differs from Go's.\nvar categoryOverrides = []categoryRange{")
+	for i, r := range runs {
+		if i%4 == 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(b, "{0x%04X, 0x%04X, %q}, ", r.lo, r.hi, r.cat)
+	}
+	b.WriteString("\n}\n")
 }
 
 func writeLowercase(b *bytes.Buffer, o *oracle) {
