@@ -25,7 +25,7 @@ export INFERGO_ORT_LIB := $(CURDIR)/$(ORT_LIB)
 FUZZTIME      ?= 20000x
 PKGS          := ./...
 
-.PHONY: all deps deps-gpu build test test-short fuzz run bench bench-model lint clean proto
+.PHONY: all deps deps-gpu build test test-short fuzz run bench bench-model bench-compare bench-saturation bench-rss lint clean proto
 
 all: build
 
@@ -79,6 +79,18 @@ bench-model:
 ## bench: run the go test benchmarks (see bench/RESULTS.md for the full protocol)
 bench: deps bench-model
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## bench-compare: raw ONNX Runtime loop vs Infergo (in process, HTTP, no batching), 3 rounds, one process
+bench-compare: deps bench-model
+	$(GO) run ./bench/cmd/compare -rounds 3 -extra
+
+## bench-saturation: peak goodput, then open loop at 2x the peak: only 200/429, goodput >= 0.9x peak
+bench-saturation: deps build bench-model
+	$(GO) run ./bench/cmd/saturation
+
+## bench-rss: 100k requests of random lengths; server RSS must stay within 5% of its post-warm-up size
+bench-rss: deps build bench-model
+	$(GO) run ./bench/cmd/rss
 
 ## lint: gofmt and go vet
 lint:

@@ -107,41 +107,49 @@ func (e *Embeddings) MaxLength() int { return e.maxLen }
 
 // Embed implements Embedder.
 func (e *Embeddings) Embed(ctx context.Context, texts []string, o EmbedOptions) ([][]float32, Stats, error) {
-	rows, stats, err := e.run(ctx, e.sched, e.output, texts, o)
-	if err != nil {
-		return nil, stats, err
-	}
 	mode := e.pooling
 	if mode == "" {
 		// A plain transformers encoder has no pooling config: use the first token, as TEI
 		// does for BERT-like models without one.
 		mode = models.PoolCLS
 	}
+	checkDims := func() error {
+		if o.Dimensions < 0 || o.Dimensions > e.hidden {
+			return Invalidf("dimensions", "`dimensions` must be between 1 and %d, got %d", e.hidden, o.Dimensions)
+		}
+		return nil
+	}
+	// Pooling runs on the scheduler's worker, so only [hidden] per text leaves the batch and
+	// the batch's [n, seq, hidden] buffer is reused for the next one.
+	vecs, stats, err := e.run(ctx, e.sched, texts, o, checkDims, func(_ int, outs []runtime.Tensor) ([]runtime.Tensor, error) {
+		if e.pooled {
+			// Already pooled in the graph; copy, as the batch's buffer is reused.
+			v := append([]float32(nil), outs[e.output].Float32s()...)
+			return []runtime.Tensor{runtime.NewTensor([]int64{int64(len(v))}, v)}, nil
+		}
+		v, err := pool(mode, outs[e.output].Float32s(), e.hidden)
+		if err != nil {
+			return nil, err
+		}
+		return []runtime.Tensor{runtime.NewTensor([]int64{int64(len(v))}, v)}, nil
+	})
+	if err != nil {
+		return nil, stats, err
+	}
 	norm := e.normalize
 	if o.Normalize != nil {
 		norm = *o.Normalize
 	}
-	if o.Dimensions < 0 || o.Dimensions > e.hidden {
-		return nil, stats, Invalidf("dimensions", "`dimensions` must be between 1 and %d, got %d", e.hidden, o.Dimensions)
-	}
-	out := make([][]float32, len(rows))
-	for i, r := range rows {
-		var v []float32
-		if e.pooled {
-			// Already pooled in the graph; copy, as results share the batch's memory.
-			v = append([]float32(nil), r...)
-		} else if v, err = pool(mode, r, e.hidden); err != nil {
-			return nil, stats, err
-		}
+	for i, v := range vecs {
 		if o.Dimensions > 0 {
 			v = v[:o.Dimensions]
 		}
 		if norm {
 			normalize(v)
 		}
-		out[i] = v
+		vecs[i] = v
 	}
-	return out, stats, nil
+	return vecs, stats, nil
 }
 
 // EmbedTokens implements Embedder: token-level hidden states, special tokens included.
@@ -156,7 +164,11 @@ func (e *Embeddings) EmbedTokens(ctx context.Context, texts []string, o EmbedOpt
 			return nil, Stats{}, err
 		}
 	}
-	rows, stats, err := e.run(ctx, s, output, texts, o)
+	// The worker copies each text's rows out of the batch buffer, which it then reuses.
+	rows, stats, err := e.run(ctx, s, texts, o, nil, func(_ int, outs []runtime.Tensor) ([]runtime.Tensor, error) {
+		t := outs[output]
+		return []runtime.Tensor{runtime.NewTensor(append([]int64(nil), t.Shape...), append([]float32(nil), t.Float32s()...))}, nil
+	})
 	if err != nil {
 		return nil, stats, err
 	}
@@ -165,7 +177,7 @@ func (e *Embeddings) EmbedTokens(ctx context.Context, texts []string, o EmbedOpt
 		n := len(r) / e.hidden
 		out[i] = make([][]float32, n)
 		for t := 0; t < n; t++ {
-			out[i][t] = append([]float32(nil), r[t*e.hidden:(t+1)*e.hidden]...)
+			out[i][t] = r[t*e.hidden : (t+1)*e.hidden : (t+1)*e.hidden]
 		}
 	}
 	return out, stats, nil
@@ -189,9 +201,11 @@ func (e *Embeddings) Similarity(ctx context.Context, source string, sentences []
 	return scores, stats, nil
 }
 
-// run validates and tokenizes texts and runs them through scheduler s, returning each text's
-// share of output: token rows ([tokens × hidden], no padding), or its pooled vector.
-func (e *Embeddings) run(ctx context.Context, s *sched.Scheduler, output int, texts []string, o EmbedOptions) ([][]float32, Stats, error) {
+// run validates and tokenizes texts, calls check (if any) and runs them through scheduler s
+// with reduce applied on its worker to each text's share of the outputs (token rows
+// [tokens × hidden] without padding, or a pooled [hidden] vector), returning the first tensor
+// reduce made for each text.
+func (e *Embeddings) run(ctx context.Context, s *sched.Scheduler, texts []string, o EmbedOptions, check func() error, reduce sched.Reducer) ([][]float32, Stats, error) {
 	stats := Stats{Inputs: len(texts)}
 	if len(texts) == 0 {
 		return nil, stats, EmptyError("inputs", "`inputs` cannot be empty")
@@ -219,13 +233,18 @@ func (e *Embeddings) run(ctx context.Context, s *sched.Scheduler, output int, te
 	if err != nil {
 		return nil, stats, err
 	}
-	res, err := ticket.Run(ctx, seqs)
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, stats, err
+		}
+	}
+	res, err := ticket.RunReduce(ctx, seqs, reduce)
 	if err != nil {
 		return nil, stats, err
 	}
 	rows := make([][]float32, len(res))
 	for i, r := range res {
-		rows[i] = r.Outputs[output].Float32s()
+		rows[i] = r.Outputs[0].Float32s()
 		stats.Queue = max(stats.Queue, r.Queue)
 		stats.Inference = max(stats.Inference, r.Inference)
 	}

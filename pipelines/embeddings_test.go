@@ -296,3 +296,40 @@ func TestPlainTransformersRepo(t *testing.T) {
 		testutil.AssertClose(t, "first-token fallback", cls[i], g.CLSPooled[i], 1e-4)
 	}
 }
+
+// TestBatchedEqualsSingleUnderLoad: many concurrent callers with texts of random lengths,
+// packed by the scheduler into shared batches on two workers, get exactly what each text
+// gets alone, for pooled embeddings and for token-level states.
+func TestBatchedEqualsSingleUnderLoad(t *testing.T) {
+	g := loadEmbeddingsGolden(t)
+	m := loadFixture(t, "tiny-bert-embeddings", LoadOptions{Sessions: 1, Sched: sched.Config{Workers: 2, MaxBatchTokens: 512, MaxBatchSize: 12}})
+	// Texts of many lengths: the golden sentences, their prefixes and concatenations.
+	var texts []string
+	for i, s := range g.Sentences {
+		words := strings.Fields(s)
+		texts = append(texts, s, strings.Join(words[:1+len(words)/2], " "), s+" "+g.Sentences[(i+1)%len(g.Sentences)])
+	}
+	texts = append(texts, strings.Repeat("long input words ", 30))
+	opts := EmbedOptions{Truncate: true}
+	pick := func(idx []int) []string {
+		out := make([]string, len(idx))
+		for j, i := range idx {
+			out[j] = texts[i]
+		}
+		return out
+	}
+	testutil.CheckBatchedMatchesSingle(t, len(texts), func(ctx context.Context, idx []int) ([][]float32, error) {
+		v, _, err := m.Embedder.Embed(ctx, pick(idx), opts)
+		return v, err
+	}, 24, 4, 15, 1e-5)
+	testutil.CheckBatchedMatchesSingle(t, len(texts), func(ctx context.Context, idx []int) ([][]float32, error) {
+		rows, _, err := m.Embedder.EmbedTokens(ctx, pick(idx), opts)
+		flat := make([][]float32, len(rows))
+		for i, r := range rows {
+			for _, tok := range r {
+				flat[i] = append(flat[i], tok...)
+			}
+		}
+		return flat, err
+	}, 16, 3, 8, 1e-5)
+}

@@ -69,6 +69,15 @@ type Options struct {
 	IntraOpThreads int
 	// InterOpThreads is the thread count across independent operators (0 = engine default).
 	InterOpThreads int
+	// NoSpinning makes idle intra-op threads sleep at once instead of spinning for more work.
+	// Spinning saves a wake-up when one caller owns the cores; when several batches share
+	// them, a spinning thread burns a core another batch needs.
+	NoSpinning bool
+	// MemPattern turns on the engine's per-shape memory plans (ONNX Runtime's memory
+	// pattern). Off by default: a batching server meets a new input shape with nearly every
+	// batch, and ONNX Runtime keeps a plan for every shape it has seen, so memory grows
+	// without bound (bench/RESULTS.md, RSS test) for no gain on shapes that rarely repeat.
+	MemPattern bool
 	// Optimization is the graph optimisation level ("" = all).
 	Optimization GraphOptimization
 	// Outputs selects and orders the graph outputs to compute (nil = all, in graph order).

@@ -83,7 +83,7 @@ func (s *Server) handleAIC(rc *fasthttp.RequestCtx, st *reqState) {
 		s.writeError(rc, st, herr)
 		return
 	}
-	s.metrics.stats(stats)
+	s.observe(st, stats)
 	h.Set("x-compute-characters", strconv.Itoa(req.chars))
 	writeJSON(rc, fasthttp.StatusOK, *b)
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/infergo/infergo/pipelines"
 )
 
 // Routing, middleware (request ids, panic recovery, gzip, metrics, logs) and the small GET
@@ -99,6 +101,15 @@ type reqState struct {
 	start time.Time
 	route *route
 	err   *httpError // the error answered, for the log line
+	// stats is what the pipeline reported for an inference request, for the log line.
+	stats    pipelines.Stats
+	hasStats bool
+}
+
+// observe records a pipeline call's costs in the metrics and the request's log line.
+func (s *Server) observe(st *reqState, stats pipelines.Stats) {
+	s.metrics.stats(stats)
+	st.stats, st.hasStats = stats, true
 }
 
 func (s *Server) serveHTTP(rc *fasthttp.RequestCtx) {
@@ -155,6 +166,16 @@ func (s *Server) finish(rc *fasthttp.RequestCtx, st *reqState) {
 		slog.Duration("duration", d),
 		slog.String("request_id", st.id),
 		slog.Int("bytes_in", len(rc.Request.Body())),
+	}
+	if st.hasStats {
+		// Where the time went: the stages behind the x-*-time headers and the metrics.
+		attrs = append(attrs,
+			slog.Int("inputs", st.stats.Inputs),
+			slog.Int("tokens", st.stats.Tokens),
+			slog.Duration("tokenization", st.stats.Tokenize),
+			slog.Duration("queue", st.stats.Queue),
+			slog.Duration("inference", st.stats.Inference),
+		)
 	}
 	if st.err != nil {
 		attrs = append(attrs, slog.String("error_kind", kindTable[st.err.kind].name), slog.String("error", st.err.Error()))

@@ -89,6 +89,7 @@ type SchedObserver struct {
 	batchTokens  prometheus.Histogram
 	padding      prometheus.Histogram
 	inference    prometheus.Histogram
+	dispatch     prometheus.Histogram
 	batchErrors  prometheus.Counter
 	rejected     prometheus.Counter
 	dropped      prometheus.Counter
@@ -125,6 +126,11 @@ func NewSchedObserver(reg prometheus.Registerer) (*SchedObserver, error) {
 			Help:    "Model run time of one batch.",
 			Buckets: latencyBuckets,
 		}),
+		dispatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "infergo_sched_dispatch_wait_seconds",
+			Help:    "Time a free worker and queued work waited for each other before a batch started (hold-back for requests still tokenizing, forming the batch, waking the worker).",
+			Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10),
+		}),
 		batchesTotal: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "infergo_sched_batches_total",
 			Help: "Batches run.",
@@ -143,7 +149,7 @@ func NewSchedObserver(reg prometheus.Registerer) (*SchedObserver, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{o.queue, o.batchSize, o.batchTokens, o.padding, o.inference,
-		o.batchesTotal, o.batchErrors, o.rejected, o.dropped} {
+		o.dispatch, o.batchesTotal, o.batchErrors, o.rejected, o.dropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("server: register scheduler metrics: %w", err)
 		}
@@ -172,6 +178,7 @@ func (o *SchedObserver) Batch(b sched.BatchStats) {
 		o.padding.Observe(1 - float64(b.Tokens)/float64(b.PaddedTokens))
 	}
 	o.inference.Observe(b.Inference.Seconds())
+	o.dispatch.Observe(b.Dispatch.Seconds())
 }
 
 // handleMetrics writes the registry in the Prometheus text format.

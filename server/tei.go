@@ -67,7 +67,7 @@ func (s *Server) setTEIHeaders(rc *fasthttp.RequestCtx, st *reqState, chars int,
 	h.Set("x-inference-time", strconv.FormatInt(stats.Inference.Milliseconds(), 10))
 	h.Set("x-compute-characters", strconv.Itoa(chars))
 	h.Set("x-compute-tokens", strconv.Itoa(stats.Tokens))
-	s.metrics.stats(stats)
+	s.observe(st, stats)
 }
 
 func charCount(texts []string) int {

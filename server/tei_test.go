@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -235,7 +236,7 @@ func TestInfoHealthMetrics(t *testing.T) {
 	obs.Rejected()
 	obs.Dropped()
 	obs.Queued(0)
-	obs.Batch(sched.BatchStats{Size: 4, Tokens: 30, PaddedTokens: 40})
+	obs.Batch(sched.BatchStats{Size: 4, Tokens: 30, PaddedTokens: 40, Dispatch: 2 * time.Millisecond})
 	r = st.Get(t, in.URL+"/metrics")
 	body := string(r.Body)
 	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
@@ -253,6 +254,7 @@ func TestInfoHealthMetrics(t *testing.T) {
 		`infergo_sched_batch_size_sum 4`,
 		`infergo_sched_batch_tokens_sum 30`,
 		`infergo_sched_batch_padding_ratio_sum 0.25`,
+		`infergo_sched_dispatch_wait_seconds_sum 0.002`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -49,18 +50,23 @@ type Config struct {
 	Requests int
 	// Timeout bounds each request (default 60 s).
 	Timeout time.Duration
+	// Body, when set, replaces Texts and Batch: it returns request i's body and how many
+	// inputs it carries. It is called from many goroutines at once.
+	Body func(i int64) (body []byte, inputs int)
 }
 
 // Result summarises a run.
 type Result struct {
-	Mode        string
-	Elapsed     time.Duration
-	Sent        int
-	Late        int // open loop: due requests not sent because Concurrency were in flight
-	Status      map[int]int
-	Errors      int // transport errors (no HTTP status)
-	Sequences   int // texts in successful (200) requests
-	Latencies   []time.Duration
+	Mode      string
+	Elapsed   time.Duration
+	Sent      int
+	Late      int // open loop: due requests not sent because Concurrency were in flight
+	Status    map[int]int
+	Errors    int // transport errors (no HTTP status)
+	Sequences int // texts in successful (200) requests
+	Latencies []time.Duration
+	// Rejections are the latencies of 429 answers: admission control must answer at once.
+	Rejections  []time.Duration
 	FirstErrors []string
 }
 
@@ -84,7 +90,7 @@ func (r *Result) Percentile(p float64) time.Duration {
 
 // Run executes the load described by c.
 func Run(ctx context.Context, c Config) (*Result, error) {
-	if len(c.Texts) == 0 {
+	if len(c.Texts) == 0 && c.Body == nil {
 		return nil, errors.New("load: no texts")
 	}
 	if c.Batch <= 0 {
@@ -104,7 +110,11 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		return nil, err
 	}
 	url := strings.TrimRight(c.URL, "/") + path
-	bodies := makeBodies(c)
+	next := c.Body
+	if next == nil {
+		bodies := makeBodies(c)
+		next = func(i int64) ([]byte, int) { return bodies[i%int64(len(bodies))], batchLen(c, i) }
+	}
 	client := &fasthttp.Client{MaxConnsPerHost: c.Concurrency + 16, ReadTimeout: c.Timeout, WriteTimeout: c.Timeout}
 
 	if c.Duration > 0 {
@@ -117,9 +127,9 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	mode := "closed"
 	if c.Rate > 0 {
 		mode = "open"
-		openLoop(ctx, c, client, url, bodies, rec)
+		openLoop(ctx, c, client, url, next, rec)
 	} else {
-		closedLoop(ctx, c, client, url, bodies, rec)
+		closedLoop(ctx, c, client, url, next, rec)
 	}
 	res := rec.result(time.Since(start))
 	res.Mode = mode
@@ -166,6 +176,7 @@ type recorder struct {
 	late      int
 	sequences int
 	lat       []time.Duration
+	rejected  []time.Duration
 	firstErrs []string
 }
 
@@ -181,18 +192,22 @@ func (r *recorder) record(status int, err error, lat time.Duration, seqs int) {
 		return
 	}
 	r.status[status]++
-	if status == fasthttp.StatusOK {
+	switch status {
+	case fasthttp.StatusOK:
 		r.lat = append(r.lat, lat)
 		r.sequences += seqs
+	case fasthttp.StatusTooManyRequests:
+		r.rejected = append(r.rejected, lat)
 	}
 }
 
 func (r *recorder) result(elapsed time.Duration) *Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+	slices.Sort(r.lat)
+	slices.Sort(r.rejected)
 	return &Result{Elapsed: elapsed, Sent: r.sent, Late: r.late, Status: r.status, Errors: r.errors,
-		Sequences: r.sequences, Latencies: r.lat, FirstErrors: r.firstErrs}
+		Sequences: r.sequences, Latencies: r.lat, Rejections: r.rejected, FirstErrors: r.firstErrs}
 }
 
 func send(client *fasthttp.Client, url string, body []byte, timeout time.Duration) (int, error) {
@@ -212,7 +227,7 @@ func send(client *fasthttp.Client, url string, body []byte, timeout time.Duratio
 	return resp.StatusCode(), nil
 }
 
-func closedLoop(ctx context.Context, c Config, client *fasthttp.Client, url string, bodies [][]byte, rec *recorder) {
+func closedLoop(ctx context.Context, c Config, client *fasthttp.Client, url string, body func(int64) ([]byte, int), rec *recorder) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < c.Concurrency; w++ {
@@ -224,20 +239,20 @@ func closedLoop(ctx context.Context, c Config, client *fasthttp.Client, url stri
 				if c.Requests > 0 && i >= int64(c.Requests) {
 					return
 				}
-				b := bodies[i%int64(len(bodies))]
+				b, inputs := body(i)
 				t := time.Now()
 				status, err := send(client, url, b, c.Timeout)
 				if ctx.Err() != nil && err != nil {
 					return // the run ended mid-request; not a server error
 				}
-				rec.record(status, err, time.Since(t), batchLen(c, i))
+				rec.record(status, err, time.Since(t), inputs)
 			}
 		}()
 	}
 	wg.Wait()
 }
 
-func openLoop(ctx context.Context, c Config, client *fasthttp.Client, url string, bodies [][]byte, rec *recorder) {
+func openLoop(ctx context.Context, c Config, client *fasthttp.Client, url string, next func(int64) ([]byte, int), rec *recorder) {
 	interval := time.Duration(float64(time.Second) / c.Rate)
 	slots := make(chan struct{}, c.Concurrency)
 	var wg sync.WaitGroup
@@ -265,8 +280,9 @@ func openLoop(ctx context.Context, c Config, client *fasthttp.Client, url string
 		go func(i int64, due time.Time) {
 			defer wg.Done()
 			defer func() { <-slots }()
-			status, err := send(client, url, bodies[i%int64(len(bodies))], c.Timeout)
-			rec.record(status, err, time.Since(due), batchLen(c, i))
+			b, inputs := next(i)
+			status, err := send(client, url, b, c.Timeout)
+			rec.record(status, err, time.Since(due), inputs)
 		}(i, due)
 	}
 	wg.Wait()
@@ -294,6 +310,9 @@ func (r *Result) Report() string {
 	fmt.Fprintf(&b, "throughput: %.1f req/s, %.1f seq/s\n", r.Throughput(), r.SeqThroughput())
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	fmt.Fprintf(&b, "latency ms: p50=%.2f p90=%.2f p99=%.2f max=%.2f\n", ms(r.Percentile(50)), ms(r.Percentile(90)), ms(r.Percentile(99)), ms(r.Percentile(100)))
+	if n := len(r.Rejections); n > 0 {
+		fmt.Fprintf(&b, "429 latency ms: p50=%.2f p99=%.2f max=%.2f\n", ms(r.Rejections[n/2]), ms(r.Rejections[min(n-1, n*99/100)]), ms(r.Rejections[n-1]))
+	}
 	for _, e := range r.FirstErrors {
 		fmt.Fprintf(&b, "error: %s\n", e)
 	}

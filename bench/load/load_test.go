@@ -108,3 +108,24 @@ func TestTransportErrors(t *testing.T) {
 		t.Error("empty report")
 	}
 }
+
+// TestBodyGeneratorAndRejections: a Body function replaces the corpus, and 429 answers are
+// timed apart from successes.
+func TestBodyGeneratorAndRejections(t *testing.T) {
+	srv, n := fakeServer(t, 0, 5)
+	var calls atomic.Int64
+	res, err := Run(context.Background(), Config{URL: srv.URL, Concurrency: 3, Requests: 25,
+		Body: func(i int64) ([]byte, int) {
+			calls.Add(1)
+			return []byte(`{"inputs": ["a", "b"]}`), 2
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 25 || n.Load() != 25 {
+		t.Fatalf("generator called %d times, server saw %d", calls.Load(), n.Load())
+	}
+	if res.Status[429] != 5 || len(res.Rejections) != 5 || res.Sequences != 40 {
+		t.Errorf("429s %d (timed %d), sequences %d", res.Status[429], len(res.Rejections), res.Sequences)
+	}
+}

@@ -43,6 +43,7 @@ type ModelFlags struct {
 	MaxQueueDelay         time.Duration `default:"1ms" env:"MAX_QUEUE_DELAY" help:"Longest a batch waits for requests that are still being tokenized."`
 	MaxConcurrentRequests int           `default:"512" env:"MAX_CONCURRENT_REQUESTS" help:"Requests admitted at once; beyond it the answer is 429 at once."`
 	MaxClientBatchSize    int           `default:"32" env:"MAX_CLIENT_BATCH_SIZE" help:"Inputs one request may carry."`
+	BatchOverheadTokens   int           `default:"0" env:"BATCH_OVERHEAD_TOKENS" help:"Fixed cost of one model run, in padded tokens: queued inputs are split into batches of similar length when that saves more padding than the extra runs cost (0: 8 on the CPU, never split on CUDA, where a run's fixed cost is worth about a thousand tokens; -1: never split)."`
 	MaxBatchTotalTokens   int           `env:"MAX_BATCH_TOTAL_TOKENS" help:"Text generation: KV-cache positions (prompt + new tokens, summed over the sequences of one decode loop) reserved at once. Default: 1 GiB worth of cache."`
 	MaxBatchPrefillTokens int           `default:"4096" env:"MAX_BATCH_PREFILL_TOKENS" help:"Text generation: prompt tokens that join a running batch in one prefill."`
 }
@@ -203,6 +204,7 @@ func (c *ModelFlags) loadOptions(eng *engine, obs sched.Observer, log *slog.Logg
 			IntraOpThreads: threads,
 			InterOpThreads: 1,
 			Optimization:   rt.GraphOptimization(c.GraphOptimization),
+			NoSpinning:     threads > 1 && workers > 1,
 		},
 		Sessions: sessions,
 		Sched: sched.Config{
@@ -211,6 +213,7 @@ func (c *ModelFlags) loadOptions(eng *engine, obs sched.Observer, log *slog.Logg
 			MaxQueueDelay:         c.MaxQueueDelay,
 			MaxConcurrentRequests: c.MaxConcurrentRequests,
 			Workers:               workers,
+			RunOverheadTokens:     c.BatchOverheadTokens,
 			Observer:              obs,
 		},
 		Decode: sched.DecodeConfig{
@@ -225,6 +228,11 @@ func (c *ModelFlags) loadOptions(eng *engine, obs sched.Observer, log *slog.Logg
 	}
 	if eng.provider != nil {
 		o.Runtime.Provider = eng.provider
+		if c.BatchOverheadTokens == 0 {
+			// On the H100 (bench/RESULTS.md, GPU) a 1×16 run takes about as long as a 64×16
+			// one: a run's fixed cost outweighs any padding a split would save.
+			o.Sched.RunOverheadTokens = -1
+		}
 	}
 	return o
 }

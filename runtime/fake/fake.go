@@ -26,12 +26,13 @@ type Encoder struct {
 	// Hook, if set, runs at the start of every Run with the batch shape.
 	Hook func(batch, seq int64)
 
-	runs    atomic.Int64
-	mu      sync.Mutex
-	shapes  [][2]int64
-	closed  atomic.Bool
-	running atomic.Int64
-	maxPar  atomic.Int64
+	runs     atomic.Int64
+	mu       sync.Mutex
+	shapes   [][2]int64
+	closed   atomic.Bool
+	running  atomic.Int64
+	maxPar   atomic.Int64
+	prealloc atomic.Int64
 }
 
 var _ runtime.Session = (*Encoder)(nil)
@@ -106,10 +107,36 @@ func (e *Encoder) Run(ctx context.Context, in []runtime.Tensor, out []runtime.Te
 			}
 		}
 	}
-	out[0] = runtime.NewTensor([]int64{b, s, h}, hidden)
-	out[1] = runtime.NewTensor([]int64{b, h}, pooled)
+	for i, t := range []runtime.Tensor{runtime.NewTensor([]int64{b, s, h}, hidden), runtime.NewTensor([]int64{b, h}, pooled)} {
+		if out[i].Data == nil {
+			out[i] = t
+			continue
+		}
+		// A preallocated slot: write in place, as ONNX Runtime does, after checking the shape.
+		dst, ok := out[i].Data.([]float32)
+		if !ok || !equalShape(out[i].Shape, t.Shape) || len(dst) != t.Len() {
+			return fmt.Errorf("fake: output %d preallocated as %v, want float32%v", i, out[i], t.Shape)
+		}
+		copy(dst, t.Float32s())
+		e.prealloc.Add(1)
+	}
 	return nil
 }
+
+func equalShape(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Preallocated returns how many outputs were written into buffers the caller provided.
+func (e *Encoder) Preallocated() int64 { return e.prealloc.Load() }
 
 // Close implements runtime.Session.
 func (e *Encoder) Close() error { e.closed.Store(true); return nil }

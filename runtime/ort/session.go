@@ -98,6 +98,14 @@ func sessionOptions(o runtime.Options) (*ortgo.SessionOptions, error) {
 			return fail("inter-op threads", err)
 		}
 	}
+	if err := opts.SetMemPattern(o.MemPattern); err != nil {
+		return fail("memory pattern", err)
+	}
+	if o.NoSpinning {
+		if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+			return fail("intra-op spinning", err)
+		}
+	}
 	level, err := optimizationLevel(o.Optimization)
 	if err != nil {
 		return fail("graph optimisation", err)

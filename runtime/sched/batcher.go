@@ -69,7 +69,7 @@ func (s *Scheduler) run() {
 				holdC = nil
 			}
 			var b *batch
-			b, queue = s.form(queue)
+			b, queue = s.form(queue, len(idle))
 			w := idle[len(idle)-1]
 			idle = idle[:len(idle)-1]
 			w.batches <- b // buffered and the worker is idle: never blocks
@@ -145,12 +145,15 @@ func (s *Scheduler) holdFor(queue []*item, closing bool) time.Duration {
 	return s.cfg.MaxQueueDelay - time.Since(queue[0].enqueued)
 }
 
-// form takes one batch out of queue. The oldest sequence always goes in, which bounds every
-// sequence's wait; the rest come from the oldest SortWindow sequences, nearest in length
-// first, while the padded size stays within MaxBatchTokens and MaxBatchSize.
-func (s *Scheduler) form(queue []*item) (*batch, []*item) {
+// form takes one batch out of queue for one of idle free workers. The oldest sequence always
+// goes in, which bounds every sequence's wait; the rest come from the oldest SortWindow
+// sequences, chosen by the planner among the nearest lengths (see plan.go) within
+// MaxBatchTokens and MaxBatchSize. When several workers are free, the batch takes at most
+// its share of the queue, so that the free workers run in parallel instead of one of them
+// running everything while the others idle.
+func (s *Scheduler) form(queue []*item, idle int) (*batch, []*item) {
 	window := min(len(queue), s.cfg.SortWindow)
-	order := make([]int, 0, window)
+	order := s.order[:0]
 	for i := 0; i < window; i++ {
 		// Feature sequences only batch with compatible shapes (features.go).
 		if s.layout.compatible(&queue[0].seq, &queue[i].seq) {
@@ -158,43 +161,27 @@ func (s *Scheduler) form(queue []*item) (*batch, []*item) {
 		}
 	}
 	sort.SliceStable(order, func(a, b int) bool { return queue[order[a]].length() < queue[order[b]].length() })
+	lens := s.lens[:0]
 	anchor := 0
 	for pos, qi := range order {
+		lens = append(lens, queue[qi].length())
 		if qi == 0 {
 			anchor = pos
-			break
 		}
 	}
-	lo, hi := anchor, anchor
-	longest := queue[0].length()
-	for hi-lo+1 < s.cfg.MaxBatchSize {
-		n := hi - lo + 1
-		left, right := -1, -1
-		if lo > 0 && longest*(n+1) <= s.cfg.MaxBatchTokens {
-			left = longest - queue[order[lo-1]].length() // padding the shorter one adds
-		}
-		if hi+1 < len(order) {
-			l := queue[order[hi+1]].length()
-			if l*(n+1) <= s.cfg.MaxBatchTokens {
-				right = (l - longest) * n // padding the longer one adds to the rest
-			}
-		}
-		switch {
-		case left >= 0 && (right < 0 || left <= right):
-			lo--
-		case right >= 0:
-			hi++
-			longest = queue[order[hi]].length()
-		default:
-			n = -1
-		}
-		if n < 0 {
-			break
-		}
+	s.order, s.lens = order, lens
+	share := len(queue)
+	if idle > 1 {
+		share = (len(queue) + idle - 1) / idle
 	}
+	lo, hi := s.plan.group(lens, anchor, share)
 
-	taken := make([]bool, window)
-	b := &batch{items: make([]*item, 0, hi-lo+1), longest: longest}
+	taken := s.taken[:0]
+	for range window {
+		taken = append(taken, false)
+	}
+	s.taken = taken
+	b := &batch{items: make([]*item, 0, hi-lo+1), longest: lens[hi]}
 	for pos := lo; pos <= hi; pos++ {
 		taken[order[pos]] = true
 	}

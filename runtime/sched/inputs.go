@@ -57,17 +57,34 @@ func newInputLayout(info runtime.ModelInfo) (inputLayout, error) {
 	return l, l.checkFeatureLayout()
 }
 
-// build assembles the batch's input tensors, right-padded to the longest sequence.
-func (l inputLayout) build(b *batch, padID int64) []runtime.Tensor {
+// inputScratch holds one worker's input buffers, reused from batch to batch: a Run returns
+// only after the engine has let go of its inputs, so the next batch may overwrite them.
+type inputScratch struct {
+	i64 [][]int64
+	i32 [][]int32
+	out []runtime.Tensor
+}
+
+// build assembles the batch's input tensors, right-padded to the longest sequence, in sc's
+// buffers. The tensors are valid until the next build with the same scratch.
+func (l inputLayout) build(b *batch, padID int64, sc *inputScratch) []runtime.Tensor {
 	n, L := len(b.items), b.longest
+	size := n * L
+	if len(sc.i64) < len(l.kinds) {
+		sc.i64 = make([][]int64, len(l.kinds))
+		sc.i32 = make([][]int32, len(l.kinds))
+		sc.out = make([]runtime.Tensor, len(l.kinds))
+	}
 	shape := []int64{int64(n), int64(L)}
-	out := make([]runtime.Tensor, len(l.kinds))
 	for k, kind := range l.kinds {
 		if t, ok := l.buildFeatureInput(b, k); ok { // feature batches (features.go)
-			out[k] = t
+			sc.out[k] = t
 			continue
 		}
-		vals := make([]int64, n*L)
+		if cap(sc.i64[k]) < size {
+			sc.i64[k] = make([]int64, size, size+size/4)
+		}
+		vals := sc.i64[k][:size]
 		for r, it := range b.items {
 			row := vals[r*L : (r+1)*L]
 			m := it.length()
@@ -80,10 +97,16 @@ func (l inputLayout) build(b *batch, padID int64) []runtime.Tensor {
 					row[p] = padID
 				}
 			case inputMask:
+				for p := range row {
+					row[p] = 0
+				}
 				for p := 0; p < m; p++ {
 					row[p] = 1
 				}
 			case inputTypes:
+				for p := range row {
+					row[p] = 0
+				}
 				for p, t := range it.seq.TypeIDs {
 					row[p] = int64(t)
 				}
@@ -94,14 +117,17 @@ func (l inputLayout) build(b *batch, padID int64) []runtime.Tensor {
 			}
 		}
 		if l.dtypes[k] == runtime.Int32 {
-			v32 := make([]int32, len(vals))
+			if cap(sc.i32[k]) < size {
+				sc.i32[k] = make([]int32, size, size+size/4)
+			}
+			v32 := sc.i32[k][:size]
 			for i, v := range vals {
 				v32[i] = int32(v)
 			}
-			out[k] = runtime.NewTensor(shape, v32)
+			sc.out[k] = runtime.NewTensor(shape, v32)
 		} else {
-			out[k] = runtime.NewTensor(shape, vals)
+			sc.out[k] = runtime.NewTensor(shape, vals)
 		}
 	}
-	return out
+	return sc.out[:len(l.kinds)]
 }

@@ -8,7 +8,15 @@ type BatchStats struct {
 	Tokens       int           // real tokens
 	PaddedTokens int           // longest × Size: what the model computed
 	Inference    time.Duration // the session's Run
-	Err          error
+	// Prepare is the worker's time before Run (input tensors, output buffers) and Finish its
+	// time after (splitting rows, reducers, waking requests): what overlapping batch
+	// preparation with the previous Run could save at most.
+	Prepare, Finish time.Duration
+	// Dispatch is how long a free worker and queued work waited for each other before the
+	// batch started: hold-back for requests still tokenizing, plus forming the batch and
+	// waking the worker. It is what forming batches ahead of time could save at most.
+	Dispatch time.Duration
+	Err      error
 }
 
 // Observer receives scheduler metrics. Methods are called from scheduler goroutines and must

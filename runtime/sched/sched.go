@@ -3,9 +3,11 @@
 // Requests from every client enter one queue per model. One goroutine owns that queue and
 // forms batches under a padded-token budget (longest sequence × batch size): when a worker
 // becomes free it takes the oldest waiting sequence and the sequences of the nearest lengths
-// from a window of the queue, so similar lengths share a batch and no sequence starves.
+// from a window of the queue, so similar lengths share a batch and no sequence starves. A
+// planner (plan.go) decides how far the batch reaches: it splits the window into runs of
+// similar length whenever the padding saved outweighs the fixed cost of an extra run.
 // Workers run batches on the model's sessions in parallel and hand every sequence its own rows
-// of the outputs.
+// of the outputs, or what a per-request Reducer makes of them on the worker.
 //
 // Admission is separate from submission: Admit fails at once with ErrOverloaded when the
 // request limit is reached (HTTP 429, never a timeout), and the pipeline tokenizes between
@@ -47,11 +49,20 @@ type Config struct {
 	MaxConcurrentRequests int
 	// Workers is the number of batches run at once (default: one per session).
 	Workers int
+	// RunOverheadTokens is the fixed cost of one model run, expressed in padded tokens
+	// (default 8, measured on CPU; see plan.go). The batcher splits queued sequences into
+	// batches of similar length when the padding that saves is worth more than the extra
+	// runs. Negative: never split for padding; a batch takes all that fits the budgets.
+	RunOverheadTokens int
 	// PadID fills padded positions of input_ids.
 	PadID int64
 	// Observer receives metrics; nil discards them.
 	Observer Observer
 }
+
+// defaultRunOverhead is the fixed cost of a run in padded tokens: 6–8 on the benchmark model
+// with one intra-op thread (bench/RESULTS.md, "cost model").
+const defaultRunOverhead = 8
 
 func (c Config) withDefaults(sessions int) Config {
 	if c.MaxBatchTokens <= 0 {
@@ -71,6 +82,9 @@ func (c Config) withDefaults(sessions int) Config {
 	}
 	if c.Workers <= 0 {
 		c.Workers = sessions
+	}
+	if c.RunOverheadTokens == 0 {
+		c.RunOverheadTokens = defaultRunOverhead
 	}
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
@@ -101,14 +115,29 @@ type Result struct {
 	BatchSize int
 }
 
+// Reducer turns one sequence's share of a batch's outputs into what its request keeps. It
+// runs on the worker right after the batch, so the batch's buffers can be reused at once
+// instead of staying pinned until the request is answered: outputs (laid out as in Result)
+// are valid only during the call, and the tensors returned must not alias them. index is the
+// sequence's position in the request. A Reducer must be safe for concurrent use and quick
+// (a pooling pass over the rows): it runs on the model's critical path.
+type Reducer func(index int, outputs []runtime.Tensor) ([]runtime.Tensor, error)
+
 // Scheduler batches sequences across requests for one model.
 type Scheduler struct {
 	cfg      Config
 	sessions []runtime.Session
 	layout   inputLayout
+	outputs  []*outputPlan
 
 	admitted   atomic.Int64 // requests between Admit and the end of Run (or Release)
 	tokenizing atomic.Int64 // admitted requests that have not called Run yet
+
+	// Batcher-goroutine state: the planner and scratch space reused by form.
+	plan  planner
+	order []int
+	lens  []int
+	taken []bool
 
 	submit chan []*item
 	closed chan struct{} // closed when Close starts: no more admission
@@ -128,14 +157,27 @@ func New(sessions []runtime.Session, cfg Config) (*Scheduler, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults(len(sessions))
+	outputs := newOutputPlans(sessions[0].Info())
+	if layout.hasFeatures() {
+		// Feature batches (features.go) do not follow the n×L encoder convention the output
+		// prediction relies on: let the engine allocate their outputs.
+		for _, p := range outputs {
+			p.predictable = false
+		}
+		// Their length is frames, and a run's fixed cost is not worth a few frames of
+		// padding: batch all that fits rather than split by length.
+		cfg.RunOverheadTokens = -1
+	}
 	s := &Scheduler{
 		cfg:      cfg,
 		sessions: sessions,
 		layout:   layout,
+		outputs:  outputs,
 		submit:   make(chan []*item),
 		closed:   make(chan struct{}),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
+		plan:     planner{overhead: cfg.RunOverheadTokens, maxSize: cfg.MaxBatchSize, maxTok: cfg.MaxBatchTokens},
 	}
 	go s.run()
 	return s, nil
@@ -184,6 +226,12 @@ func (t *Ticket) Release() {
 // different batches. If ctx ends first, Run returns an error wrapping ctx.Err() at once and
 // the sequences still queued are dropped before they reach the model.
 func (t *Ticket) Run(ctx context.Context, seqs []Sequence) ([]Result, error) {
+	return t.RunReduce(ctx, seqs, nil)
+}
+
+// RunReduce is Run with reduce (nil: none) applied on the worker to each sequence's outputs;
+// each Result's Outputs are then what reduce returned.
+func (t *Ticket) RunReduce(ctx context.Context, seqs []Sequence, reduce Reducer) ([]Result, error) {
 	if t.ran {
 		return nil, errors.New("sched: ticket already used")
 	}
@@ -196,7 +244,7 @@ func (t *Ticket) Run(ctx context.Context, seqs []Sequence) ([]Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("sched: %w", err)
 	}
-	req := &request{ctx: ctx, results: make([]Result, len(seqs)), done: make(chan struct{})}
+	req := &request{ctx: ctx, reduce: reduce, results: make([]Result, len(seqs)), done: make(chan struct{})}
 	req.remaining.Store(int64(len(seqs)))
 	now := time.Now()
 	items := make([]*item, len(seqs))
@@ -274,6 +322,7 @@ func (s *Scheduler) stop() {
 // request gathers the results of one Run.
 type request struct {
 	ctx       context.Context
+	reduce    Reducer
 	results   []Result
 	remaining atomic.Int64
 	cancelled atomic.Bool

@@ -22,11 +22,20 @@ type worker struct {
 	session runtime.Session
 	batches chan *batch
 	base    context.Context // cancelled when the scheduler aborts
+
+	// Buffers reused from batch to batch (see inputs.go and outputs.go).
+	in    inputScratch
+	slots []runtime.Tensor
+	bufs  [][]float32
+	views []runtime.Tensor
+
+	freeAt time.Time // when the worker last became free
 }
 
 func (w *worker) loop(ready chan<- *worker, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for {
+		w.freeAt = time.Now()
 		ready <- w
 		b, ok := <-w.batches
 		if !ok {
@@ -69,34 +78,83 @@ func (w *worker) execute(b *batch) {
 	for _, it := range b.items {
 		s.cfg.Observer.Queued(start.Sub(it.enqueued))
 	}
+	n, L := len(b.items), b.longest
 	ctx, release := batchContext(w.base, b.items)
-	inputs := s.layout.build(b, s.cfg.PadID)
-	outputs := make([]runtime.Tensor, len(w.session.Info().Outputs))
+	inputs := s.layout.build(b, s.cfg.PadID, &w.in)
+	// The worker's own output buffers may be reused only if no result keeps a view of them.
+	reuse := true
+	for _, it := range b.items {
+		if it.req.reduce == nil {
+			reuse = false
+			break
+		}
+	}
+	outputs := w.outputSlots(n, L, reuse)
+	runStart := time.Now()
 	err := w.session.Run(ctx, inputs, outputs)
 	release()
-	elapsed := time.Since(start)
-	s.cfg.Observer.Batch(BatchStats{
-		Size: len(b.items), Tokens: b.tokens, PaddedTokens: b.longest * len(b.items),
-		Inference: elapsed, Err: err,
-	})
+	runEnd := time.Now()
 	if err != nil {
-		err = fmt.Errorf("sched: run batch of %d×%d: %w", len(b.items), b.longest, err)
+		err = fmt.Errorf("sched: run batch of %d×%d: %w", n, L, err)
 		for _, it := range b.items {
 			it.req.finish(it.index, Result{}, err)
 		}
-		return
+	} else {
+		for i, out := range outputs {
+			s.outputs[i].learn(out, n, L)
+		}
+		w.deliver(b, outputs, start, runEnd.Sub(start))
+	}
+	s.cfg.Observer.Batch(BatchStats{
+		Size: n, Tokens: b.tokens, PaddedTokens: L * n, Inference: runEnd.Sub(runStart),
+		Prepare: runStart.Sub(start), Finish: time.Since(runEnd), Dispatch: max(0, start.Sub(dispatchFrom(w.freeAt, b))), Err: err,
+	})
+}
+
+// dispatchFrom is when the batch could have started: once the worker was free and the
+// batch's oldest sequence (its anchor, the oldest in the queue) had arrived.
+func dispatchFrom(freeAt time.Time, b *batch) time.Time {
+	oldest := b.items[0].enqueued
+	for _, it := range b.items[1:] {
+		if it.enqueued.Before(oldest) {
+			oldest = it.enqueued
+		}
+	}
+	if oldest.After(freeAt) {
+		return oldest
+	}
+	return freeAt
+}
+
+// deliver hands every sequence its rows of the outputs, reduced on the worker when its
+// request asked for it.
+func (w *worker) deliver(b *batch, outputs []runtime.Tensor, start time.Time, elapsed time.Duration) {
+	info := w.session.Info()
+	if len(w.views) != len(outputs) {
+		w.views = make([]runtime.Tensor, len(outputs))
 	}
 	for i, it := range b.items {
-		res := Result{Outputs: make([]runtime.Tensor, len(outputs)), Queue: start.Sub(it.enqueued), Inference: elapsed, BatchSize: len(b.items)}
-		var serr error
+		res := Result{Queue: start.Sub(it.enqueued), Inference: elapsed, BatchSize: len(b.items)}
+		var err error
+		views := w.views
+		if it.req.reduce == nil {
+			views = make([]runtime.Tensor, len(outputs)) // the result keeps them
+		}
 		longest, length := b.rowSpan(it) // feature rows are not cut (features.go)
 		for j, out := range outputs {
-			if res.Outputs[j], serr = rowsOf(out, i, len(b.items), longest, length); serr != nil {
-				serr = fmt.Errorf("sched: output %q: %w", w.session.Info().Outputs[j].Name, serr)
+			if views[j], err = rowsOf(out, i, len(b.items), longest, length); err != nil {
+				err = fmt.Errorf("sched: output %q: %w", info.Outputs[j].Name, err)
 				break
 			}
 		}
-		it.req.finish(it.index, res, serr)
+		switch {
+		case err != nil:
+		case it.req.reduce != nil:
+			res.Outputs, err = it.req.reduce(it.index, views)
+		default:
+			res.Outputs = views
+		}
+		it.req.finish(it.index, res, err)
 	}
 }
 
