@@ -291,8 +291,12 @@ func VariantCases(mc ModelConfig) []Case {
 	one := HTTPConfig{Clients: 1, Route: load.RouteTEI}
 	pattern := mc
 	pattern.Runtime.MemPattern = true
+	own := mc
+	own.Sessions = max(mc.Workers, 1)
 	return []Case{
+		InProcessCase("infergo in-process c32 own-sessions", own, InProcessConfig{Callers: 32}),
 		InProcessCase("infergo in-process c32 mem-pattern", pattern, InProcessConfig{Callers: 32}),
+		HTTPCase("infergo http c1 mem-pattern", pattern, one),
 		HTTPCase("infergo http c32 greedy", greedy, cfg),
 		HTTPCase("infergo http c32 wide-nospin", wide, cfg),
 		HTTPCase("infergo http c1 wide-nospin", wide, one),
