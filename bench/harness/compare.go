@@ -230,7 +230,8 @@ func LoadAverage() string {
 
 // StandardCases are the configurations of the comparison for a machine where
 // Infergo runs mc: (a) the raw loop at batch 32, both as one caller × all threads (the peers'
-// headline) and as Infergo's own workers × threads; (b) Infergo in process; (c) Infergo
+// headline) and as Infergo's own workers × threads, over the corpus sorted by length (nearly no
+// padding: a bound no online server can reach) and, for the latter, in corpus order; (b) Infergo in process; (c) Infergo
 // over HTTP with 32 clients; (d) the same server without batching.
 func StandardCases(graph string, mc ModelConfig) []Case {
 	workers, threads := max(mc.Workers, 1), max(mc.Threads, 1)
@@ -238,6 +239,8 @@ func StandardCases(graph string, mc ModelConfig) []Case {
 	return []Case{
 		RawCase(graph, RawConfig{Batch: 32, Sorted: true, Threads: cores, Callers: 1}),
 		RawCase(graph, RawConfig{Batch: 32, Sorted: true, Threads: threads, Callers: workers}),
+		// In corpus order, as a client batching its own stream would see it.
+		RawCase(graph, RawConfig{Batch: 32, Threads: threads, Callers: workers}),
 		InProcessCase("infergo in-process c32", mc, InProcessConfig{Callers: 32}),
 		HTTPCase("infergo http c32", mc, HTTPConfig{Clients: 32, Route: load.RouteTEI}),
 		HTTPCase("infergo http c32 no-batching", NoBatching(mc), HTTPConfig{Clients: 32, Route: load.RouteTEI}),
