@@ -27,6 +27,8 @@ type GraphOptions struct {
 	// Runtime's fused MultiHeadAttention operator (whose CUDA kernels are flash/memory-
 	// efficient attention); graphs of another form are left as they are.
 	FuseAttention bool
+	// AttentionMask is the form the fused attention gets the padding in (see onnxgraph).
+	AttentionMask onnxgraph.AttentionMask
 	// SeqBucket pads each batch's sequence length up to a multiple of it (≤ 1: off), so a GPU
 	// sees a few shapes rather than one per length.
 	SeqBucket int
@@ -60,7 +62,7 @@ func prepareGraph(repo *models.Repo, path string, o LoadOptions, log *slog.Logge
 	}
 	encoder := task == TaskFeatureExtraction || task == TaskSentenceSimilarity
 	// Only encoder graphs are rewritten: those are what the rewrites were checked on.
-	spec := onnxgraph.Spec{Float16: g.Float16 && encoder, FuseAttention: g.FuseAttention && encoder}
+	spec := onnxgraph.Spec{Float16: g.Float16 && encoder, FuseAttention: g.FuseAttention && encoder, AttentionMask: g.AttentionMask}
 	if spec.Empty() && !(g.PoolInGraph && encoder) {
 		return prepared{path: path, task: task}, nil
 	}

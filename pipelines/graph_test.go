@@ -153,21 +153,26 @@ func TestFloat16GraphOption(t *testing.T) {
 }
 
 // TestFuseAttentionGraphOption: the fused-attention graph (ONNX Runtime's CPU
-// MultiHeadAttention) matches the goldens and the plain path.
+// MultiHeadAttention) matches the goldens and the plain path, with the padding passed as a
+// [batch, seq] mask or as key lengths (the golden sentences differ in length, so batches pad).
 func TestFuseAttentionGraphOption(t *testing.T) {
 	g := loadEmbeddingsGolden(t)
 	ctx := context.Background()
-	m := loadDir(t, fixtureDir(t, "tiny-bert-embeddings"), LoadOptions{Graph: GraphOptions{FuseAttention: true, PoolInGraph: true, SeqBucket: 16}})
-	got, _, err := m.Embedder.Embed(ctx, g.Sentences, EmbedOptions{Truncate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range got {
-		testutil.AssertClose(t, "fused attention", got[i], g.MeanNormalized[i], 1e-4)
-	}
-	tokens, _, err := m.Embedder.EmbedTokens(ctx, g.Sentences[:1], EmbedOptions{Truncate: true})
-	if err != nil || len(tokens[0]) == 0 {
-		t.Errorf("token level: %v", err)
+	for name, mask := range map[string]onnxgraph.AttentionMask{"padding": onnxgraph.MaskPadding, "key lengths": onnxgraph.MaskKeyLengths} {
+		t.Run(name, func(t *testing.T) {
+			m := loadDir(t, fixtureDir(t, "tiny-bert-embeddings"), LoadOptions{Graph: GraphOptions{FuseAttention: true, AttentionMask: mask, PoolInGraph: true, SeqBucket: 16}})
+			got, _, err := m.Embedder.Embed(ctx, g.Sentences, EmbedOptions{Truncate: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range got {
+				testutil.AssertClose(t, "fused attention", got[i], g.MeanNormalized[i], 1e-4)
+			}
+			tokens, _, err := m.Embedder.EmbedTokens(ctx, g.Sentences[:1], EmbedOptions{Truncate: true})
+			if err != nil || len(tokens[0]) == 0 {
+				t.Errorf("token level: %v", err)
+			}
+		})
 	}
 }
 

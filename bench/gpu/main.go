@@ -57,6 +57,10 @@ var variants = []Variant{
 	{Name: "cuda-fp16-pooled-bucket16", Device: "cuda", Graph: pipelines.GraphOptions{PoolInGraph: true, SeqBucket: 16, Float16: true}},
 	{Name: "cuda-tf32-mha-pooled-bucket16", Device: "cuda", Graph: pipelines.GraphOptions{FuseAttention: true, PoolInGraph: true, SeqBucket: 16}},
 	{Name: "cuda-fp16-mha-pooled-bucket16", Device: "cuda", Graph: pipelines.GraphOptions{FuseAttention: true, PoolInGraph: true, SeqBucket: 16, Float16: true}},
+	// The fused attention with the padding as key lengths, and without a mask (a bound:
+	// right only for the benchmark's unpadded batches); ONNX Runtime picks kernels by it.
+	{Name: "cuda-fp16-mhakeylen-pooled-bucket16", Device: "cuda", Graph: pipelines.GraphOptions{FuseAttention: true, AttentionMask: onnxgraph.MaskKeyLengths, PoolInGraph: true, SeqBucket: 16, Float16: true}},
+	{Name: "cuda-fp16-mhanomask-pooled-bucket16", Device: "cuda", Graph: pipelines.GraphOptions{FuseAttention: true, AttentionMask: onnxgraph.MaskNone, PoolInGraph: true, SeqBucket: 16, Float16: true}},
 }
 
 // Shape is batch × sequence length (tokens, special tokens included).
@@ -302,7 +306,7 @@ func inputs(txt []string) []tokenize.Input {
 // (rewritten) graph, buckets, scheduler.
 func rawScheduler(env *ort.Environment, repo *models.Repo, v Variant, ropts runtime.Options, scfg sched.Config) (*sched.Scheduler, func(), error) {
 	path := repo.Path("onnx/model.onnx")
-	spec := onnxgraph.Spec{Float16: v.Graph.Float16, FuseAttention: v.Graph.FuseAttention}
+	spec := onnxgraph.Spec{Float16: v.Graph.Float16, FuseAttention: v.Graph.FuseAttention, AttentionMask: v.Graph.AttentionMask}
 	if v.Graph.PoolInGraph {
 		spec.Pool = &onnxgraph.PoolSpec{Mode: models.PoolMean}
 		ropts.Outputs = []string{onnxgraph.PooledOutput}

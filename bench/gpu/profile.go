@@ -54,7 +54,7 @@ func profileVariant(env *ort.Environment, dir string, v Variant, shape, out stri
 	if err != nil {
 		return err
 	}
-	spec := onnxgraph.Spec{Float16: v.Graph.Float16, FuseAttention: v.Graph.FuseAttention}
+	spec := onnxgraph.Spec{Float16: v.Graph.Float16, FuseAttention: v.Graph.FuseAttention, AttentionMask: v.Graph.AttentionMask}
 	ropts := runtime.Options{IntraOpThreads: 1, InterOpThreads: 1, Provider: profiling{inner: prov, prefix: filepath.Join(out, v.Name)}}
 	if v.Graph.PoolInGraph {
 		spec.Pool = &onnxgraph.PoolSpec{Mode: models.PoolMean}

@@ -15,6 +15,7 @@ import (
 	"github.com/infergo/infergo/cuda"
 	"github.com/infergo/infergo/internal/testutil"
 	"github.com/infergo/infergo/models"
+	"github.com/infergo/infergo/models/onnxgraph"
 	"github.com/infergo/infergo/pipelines"
 	"github.com/infergo/infergo/runtime"
 	"github.com/infergo/infergo/runtime/ort"
@@ -130,6 +131,8 @@ func TestGPUEmbeddingsParity(t *testing.T) {
 		{"fp16 pooled in graph, buckets", "", pipelines.GraphOptions{PoolInGraph: true, SeqBucket: 16, Float16: true}, 5e-3},
 		{"fp32 fused attention, pooled, buckets", "use_tf32=0", pipelines.GraphOptions{FuseAttention: true, PoolInGraph: true, SeqBucket: 16}, 1e-4},
 		{"fp16 fused attention, pooled, buckets", "", pipelines.GraphOptions{FuseAttention: true, PoolInGraph: true, SeqBucket: 16, Float16: true}, 5e-3},
+		{"fp32 fused attention with key lengths", "use_tf32=0", pipelines.GraphOptions{FuseAttention: true, AttentionMask: onnxgraph.MaskKeyLengths, PoolInGraph: true, SeqBucket: 16}, 1e-4},
+		{"fp16 fused attention with key lengths", "", pipelines.GraphOptions{FuseAttention: true, AttentionMask: onnxgraph.MaskKeyLengths, PoolInGraph: true, SeqBucket: 16, Float16: true}, 5e-3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			env, p := setup(t, c.options)

@@ -24,7 +24,24 @@ import (
 // ever the padding of the keys for encoders, which key_padding_mask expresses; use this on
 // bidirectional encoders only (a causal mask would be dropped). It returns the number of
 // blocks fused; nodes left without consumers are removed.
-func (m *Model) FuseAttention() (int, error) {
+func (m *Model) FuseAttention() (int, error) { return m.FuseAttentionMask(MaskPadding) }
+
+// AttentionMask is how FuseAttention hands the padding to MultiHeadAttention. ONNX Runtime
+// picks its CUDA attention kernel partly by the mask's form.
+type AttentionMask int
+
+const (
+	// MaskPadding passes attention_mask as it is, [batch, seq] int32.
+	MaskPadding AttentionMask = iota
+	// MaskKeyLengths passes each row's number of keys, [batch] int32: the same attention when
+	// padding is on the right, which is how Infergo's scheduler pads.
+	MaskKeyLengths
+	// MaskNone passes no mask: correct only for batches without padding. For measurements.
+	MaskNone
+)
+
+// FuseAttentionMask is FuseAttention with the mask in the given form.
+func (m *Model) FuseAttentionMask(form AttentionMask) (int, error) {
 	g := m.Graph()
 	if !m.hasInput("attention_mask") {
 		return 0, fmt.Errorf("onnxgraph: fuse attention: no attention_mask input")
@@ -41,6 +58,7 @@ func (m *Model) FuseAttention() (int, error) {
 		dims[t.GetName()] = t.GetDims()
 	}
 	var mask string
+	made := false
 	fused := 0
 	var replaced []*pb.NodeProto
 	for _, n := range g.GetNode() {
@@ -48,8 +66,18 @@ func (m *Model) FuseAttention() (int, error) {
 		if !ok {
 			continue
 		}
-		if mask == "" {
-			mask = m.node("Cast", []string{"attention_mask"}, attrInt("to", int64(pb.TensorProto_INT32)))
+		if !made {
+			made = true
+			switch form {
+			case MaskPadding:
+				mask = m.node("Cast", []string{"attention_mask"}, attrInt("to", int64(pb.TensorProto_INT32)))
+			case MaskKeyLengths:
+				ones := m.node("Cast", []string{"attention_mask"}, attrInt("to", int64(pb.TensorProto_INT32)))
+				mask = m.reduce("ReduceSum", ones, 1, false)
+			case MaskNone:
+			default:
+				return 0, fmt.Errorf("onnxgraph: fuse attention: unknown mask form %d", form)
+			}
 		}
 		mha := &pb.NodeProto{
 			OpType: proto.String("MultiHeadAttention"), Domain: proto.String("com.microsoft"),

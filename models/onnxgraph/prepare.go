@@ -21,6 +21,8 @@ type Spec struct {
 	// FuseAttention replaces self-attention blocks with com.microsoft.MultiHeadAttention
 	// (bidirectional encoders only; graphs in another form are left as they are). First.
 	FuseAttention bool
+	// AttentionMask is the form of the fused attention's mask (MaskPadding by default).
+	AttentionMask AttentionMask
 	Float16       bool
 	Pool          *PoolSpec
 }
@@ -31,7 +33,7 @@ func (s Spec) Empty() bool { return !s.FuseAttention && !s.Float16 && s.Pool == 
 func (s Spec) tag() string {
 	var parts []string
 	if s.FuseAttention {
-		parts = append(parts, "mha")
+		parts = append(parts, [...]string{"mha", "mha-keylen", "mha-nomask"}[min(int(s.AttentionMask), 2)])
 	}
 	if s.Float16 {
 		parts = append(parts, "fp16")
@@ -50,7 +52,7 @@ func (s Spec) tag() string {
 func (s Spec) Apply(m *Model) error {
 	if s.FuseAttention {
 		// A graph in another form keeps its attention as it is.
-		if _, err := m.FuseAttention(); err != nil {
+		if _, err := m.FuseAttentionMask(s.AttentionMask); err != nil {
 			return err
 		}
 	}
