@@ -8,13 +8,12 @@
 package harness
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/infergo/infergo/bench/load"
 	"github.com/infergo/infergo/tokenize"
 )
 
@@ -38,7 +37,7 @@ func (c *Corpus) Tokens() int {
 // LoadCorpus reads path (one text per line; blank lines skipped) and tokenizes every line
 // with tok, adding special tokens and truncating at maxLen.
 func LoadCorpus(path string, tok *tokenize.Tokenizer, maxLen int) (*Corpus, error) {
-	texts, err := ReadLines(path)
+	texts, err := load.ReadLines(path)
 	if err != nil {
 		return nil, err
 	}
@@ -52,30 +51,6 @@ func LoadCorpus(path string, tok *tokenize.Tokenizer, maxLen int) (*Corpus, erro
 		c.IDs = append(c.IDs, enc.IDs)
 	}
 	return c, nil
-}
-
-// ReadLines returns the non-blank lines of path, trimmed.
-func ReadLines(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("harness: %w", err)
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("harness: read %s: %w", path, err)
-	}
-	if len(lines) == 0 {
-		return nil, fmt.Errorf("harness: %s has no lines", path)
-	}
-	return lines, nil
 }
 
 // FixedBatches cuts the corpus into batches of size rows, as the peers' raw loop does: with

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -29,7 +27,7 @@ type BenchCmd struct {
 
 // Run implements the command.
 func (c *BenchCmd) Run() error {
-	texts, err := readLines(c.Corpus)
+	texts, err := load.ReadLines(c.Corpus)
 	if err != nil {
 		return err
 	}
@@ -44,27 +42,4 @@ func (c *BenchCmd) Run() error {
 	}
 	fmt.Print(res.Report())
 	return nil
-}
-
-func readLines(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(lines) == 0 {
-		return nil, fmt.Errorf("%s has no lines", path)
-	}
-	return lines, nil
 }

@@ -82,7 +82,7 @@ type sample struct {
 func run(bin, model, corpora string, requests, warmup, clients int, every time.Duration, csvPath, serveArgs string) error {
 	var words []string
 	for _, path := range strings.Split(corpora, ",") {
-		lines, err := harness.ReadLines(path)
+		lines, err := load.ReadLines(path)
 		if err != nil {
 			return err
 		}

@@ -40,7 +40,7 @@ func main() {
 }
 
 func run(bin, model, corpus string, peakFor, overFor time.Duration, factor float64, clients string, inflight int, serveArgs string) error {
-	texts, err := harness.ReadLines(corpus)
+	texts, err := load.ReadLines(corpus)
 	if err != nil {
 		return err
 	}
