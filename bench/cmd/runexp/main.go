@@ -1,17 +1,22 @@
-// Command runexp times one-sequence runs of the benchmark model six ways, interleaved, to find
-// where Infergo's single-request run time differs from a bare onnxruntime_go loop
-// (bench/RESULTS.md). Run `make bench-model` first.
+// Command runexp times the benchmark model's runs through each layer of Infergo, interleaved,
+// to find where Infergo's run time differs from a bare onnxruntime_go loop (bench/RESULTS.md):
+// batches of k sequences of similar length (the corpus sorted by length), run by one or two
+// callers on the bare session, on runtime/ort's Session, and through the scheduler. Run
+// `make bench-model` first.
 //
-//	go run ./bench/cmd/runexp passages
+//	go run ./bench/cmd/runexp -corpus short -k 6
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	ortgo "github.com/yalue/onnxruntime_go"
@@ -24,13 +29,23 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	corpus := flag.String("corpus", "short", "corpus under bench/testdata")
+	k := flag.Int("k", 6, "sequences per batch")
+	rounds := flag.Int("rounds", 3, "timed rounds (after one warm-up)")
+	flag.Parse()
+	if err := run(*corpus, *k, *rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "runexp:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+type batch struct {
+	raw    []ortgo.Value // bare session inputs, then its output
+	inputs []runtime.Tensor
+	seqs   []sched.Sequence
+}
+
+func run(corpus string, k, rounds int) error {
 	dir := "bench/testdata/model"
 	env, err := ort.NewEnvironment("")
 	if err != nil {
@@ -40,26 +55,24 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if len(os.Args) != 2 {
-		return errors.New("usage: runexp short|passages")
-	}
-	corpus := os.Args[1]
 	c, err := harness.LoadCorpus(filepath.Join("bench", "testdata", corpus+".txt"), tok, 512)
 	if err != nil {
 		return err
 	}
 	graph := filepath.Join(dir, "onnx", "model.onnx")
-	n := min(len(c.IDs), 200)
-
-	sess, err := env.Open(context.Background(), graph, runtime.Options{IntraOpThreads: 1, InterOpThreads: 1})
+	ctx := context.Background()
+	sess, err := env.Open(ctx, graph, runtime.Options{IntraOpThreads: 1, InterOpThreads: 1})
 	if err != nil {
 		return err
 	}
-	sessMP, err := env.Open(context.Background(), graph, runtime.Options{IntraOpThreads: 1, InterOpThreads: 1, MemPattern: true})
+	sessMP, err := env.Open(ctx, graph, runtime.Options{IntraOpThreads: 1, InterOpThreads: 1, MemPattern: true})
 	if err != nil {
 		return err
 	}
-	// A: bare onnxruntime_go, values made once.
+	sess2, err := env.Open(ctx, graph, runtime.Options{IntraOpThreads: 1, InterOpThreads: 1})
+	if err != nil {
+		return err
+	}
 	opts, err := ortgo.NewSessionOptions()
 	if err != nil {
 		return err
@@ -71,76 +84,108 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	type rawIn struct{ in, out []ortgo.Value }
-	var raws []rawIn
-	var tins [][]runtime.Tensor
-	for i := 0; i < n; i++ {
-		L := len(c.IDs[i])
-		ids, mask, types := make([]int64, L), make([]int64, L), make([]int64, L)
-		for p, id := range c.IDs[i] {
-			ids[p], mask[p] = int64(id), 1
+	var batches []batch
+	for _, rows := range c.FixedBatches(k, true) {
+		L := 0
+		for _, r := range rows {
+			L = max(L, len(c.IDs[r]))
 		}
-		sh := ortgo.NewShape(1, int64(L))
-		a, err1 := ortgo.NewTensor(sh, ids)
-		b, err2 := ortgo.NewTensor(sh, mask)
-		t, err3 := ortgo.NewTensor(sh, types)
-		o, err4 := ortgo.NewEmptyTensor[float32](ortgo.NewShape(1, int64(L), 384))
+		n := len(rows)
+		ids, mask, types := make([]int64, n*L), make([]int64, n*L), make([]int64, n*L)
+		var b batch
+		for i, r := range rows {
+			for p, id := range c.IDs[r] {
+				ids[i*L+p], mask[i*L+p] = int64(id), 1
+			}
+			b.seqs = append(b.seqs, sched.Sequence{IDs: c.IDs[r], TypeIDs: make([]int32, len(c.IDs[r]))})
+		}
+		sh := ortgo.NewShape(int64(n), int64(L))
+		v1, err1 := ortgo.NewTensor(sh, ids)
+		v2, err2 := ortgo.NewTensor(sh, mask)
+		v3, err3 := ortgo.NewTensor(sh, types)
+		o, err4 := ortgo.NewEmptyTensor[float32](ortgo.NewShape(int64(n), int64(L), 384))
 		if err := errors.Join(err1, err2, err3, err4); err != nil {
 			return err
 		}
-		raws = append(raws, rawIn{[]ortgo.Value{a, b, t}, []ortgo.Value{o}})
-		s := []int64{1, int64(L)}
-		tins = append(tins, []runtime.Tensor{runtime.NewTensor(s, ids), runtime.NewTensor(s, mask), runtime.NewTensor(s, types)})
+		b.raw = []ortgo.Value{v1, v2, v3, o}
+		s := []int64{int64(n), int64(L)}
+		b.inputs = []runtime.Tensor{runtime.NewTensor(s, ids), runtime.NewTensor(s, mask), runtime.NewTensor(s, types)}
+		batches = append(batches, b)
 	}
-	s1, err := sched.New([]runtime.Session{sess}, sched.Config{Workers: 1, MaxBatchSize: 1})
+	batched, err := sched.New([]runtime.Session{sess}, sched.Config{Workers: 2, MaxBatchSize: k})
 	if err != nil {
 		return err
 	}
-	s2, err := sched.New([]runtime.Session{sess}, sched.Config{Workers: 2, MaxBatchSize: 1})
-	if err != nil {
-		return err
+	defer batched.Close(ctx)
+
+	// parallel runs f over every batch from callers goroutines.
+	parallel := func(callers int, f func(b *batch) error) error {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make([]error, callers)
+		for w := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1) - 1); i < len(batches); i = int(next.Add(1) - 1) {
+					if err := f(&batches[i]); err != nil {
+						errs[w] = err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
 	}
-	seqs := make([]sched.Sequence, n)
-	for i := range seqs {
-		seqs[i] = sched.Sequence{IDs: c.IDs[i], TypeIDs: make([]int32, len(c.IDs[i]))}
-	}
-	ctx := context.Background()
+	bare := func(b *batch) error { return raw.Run(b.raw[:3], b.raw[3:]) }
+	wrapped := func(b *batch) error { return sess.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) }
 	modes := []struct {
 		name string
-		f    func(i int) error
+		f    func() error
 	}{
-		{"A raw ortgo", func(i int) error { return raw.Run(raws[i].in, raws[i].out) }},
-		{"B ort.Session engine out", func(i int) error {
-			return sess.Run(ctx, tins[i], make([]runtime.Tensor, 1))
+		{"bare onnxruntime_go, 1 caller", func() error { return parallel(1, bare) }},
+		{"bare onnxruntime_go, 2 callers", func() error { return parallel(2, bare) }},
+		{"ort.Session, 1 caller", func() error { return parallel(1, wrapped) }},
+		{"ort.Session, 2 callers", func() error { return parallel(2, wrapped) }},
+		{"ort.Session memory pattern, 2 callers", func() error {
+			return parallel(2, func(b *batch) error { return sessMP.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) })
 		}},
-		{"C ort.Session prealloc out", func(i int) error {
-			L := len(c.IDs[i])
-			return sess.Run(ctx, tins[i], []runtime.Tensor{runtime.NewTensor([]int64{1, int64(L), 384}, make([]float32, L*384))})
+		{"ort.Session, a session per caller (2)", func() error {
+			var turn atomic.Int64
+			return parallel(2, func(b *batch) error {
+				s := sess
+				if turn.Add(1)%2 == 0 {
+					s = sess2
+				}
+				return s.Run(ctx, b.inputs, make([]runtime.Tensor, 1))
+			})
 		}},
-		{"D ort.Session mem-pattern", func(i int) error {
-			return sessMP.Run(ctx, tins[i], make([]runtime.Tensor, 1))
+		{"scheduler (2 workers), 2 callers of k", func() error {
+			return parallel(2, func(b *batch) error { _, err := batched.Submit(ctx, b.seqs); return err })
 		}},
-		{"E sched 1 worker", func(i int) error { _, err := s1.Submit(ctx, seqs[i:i+1]); return err }},
-		{"F sched 2 workers", func(i int) error { _, err := s2.Submit(ctx, seqs[i:i+1]); return err }},
+		{"scheduler (2 workers), 32 callers of k", func() error {
+			return parallel(32, func(b *batch) error { _, err := batched.Submit(ctx, b.seqs); return err })
+		}},
 	}
+	seqs := len(c.IDs)
 	res := map[string][]float64{}
-	for round := 0; round < 4; round++ {
+	for round := 0; round <= rounds; round++ {
 		for _, m := range modes {
 			start := time.Now()
-			for i := 0; i < n; i++ {
-				if err := m.f(i); err != nil {
-					return fmt.Errorf("%s: %w", m.name, err)
-				}
+			if err := m.f(); err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
 			}
 			if round > 0 {
-				res[m.name] = append(res[m.name], float64(time.Since(start).Microseconds())/float64(n)/1000)
+				res[m.name] = append(res[m.name], float64(seqs)/time.Since(start).Seconds())
 			}
 		}
 	}
+	fmt.Printf("corpus %s, %d batches of %d sorted by length, seq/s (median of %d rounds):\n", corpus, len(batches), k, rounds)
 	for _, m := range modes {
 		v := res[m.name]
 		sort.Float64s(v)
-		fmt.Printf("%-28s median %.3f ms/run  (%v)\n", m.name, v[len(v)/2], v)
+		fmt.Printf("  %-40s %7.1f  %v\n", m.name, v[len(v)/2], v)
 	}
 	return nil
 }
