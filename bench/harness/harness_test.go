@@ -151,3 +151,26 @@ func TestBatchCounter(t *testing.T) {
 		t.Errorf("after Reset: %q", got)
 	}
 }
+
+// TestReadCPU: /proc's account of this process agrees with getrusage after real work.
+func TestReadCPU(t *testing.T) {
+	before := SelfCPU()
+	x := 0
+	for start := time.Now(); time.Since(start) < 200*time.Millisecond; {
+		x++
+	}
+	self := SelfCPU()
+	proc, err := ReadCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self-before < 100*time.Millisecond || x == 0 {
+		t.Fatalf("getrusage counted %v for 200 ms of spinning", self-before)
+	}
+	if d := (proc - self).Abs(); d > 60*time.Millisecond {
+		t.Errorf("/proc says %v, getrusage %v", proc, self)
+	}
+	if _, err := ReadCPU(-1); err == nil {
+		t.Error("no error for a missing process")
+	}
+}
