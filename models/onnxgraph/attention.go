@@ -40,6 +40,17 @@ const (
 	MaskNone
 )
 
+// tag names the form in rewritten graphs' file names.
+func (f AttentionMask) tag() string {
+	switch f {
+	case MaskKeyLengths:
+		return "mha-keylen"
+	case MaskNone:
+		return "mha-nomask"
+	}
+	return "mha"
+}
+
 // FuseAttentionMask is FuseAttention with the mask in the given form.
 func (m *Model) FuseAttentionMask(form AttentionMask) (int, error) {
 	g := m.Graph()

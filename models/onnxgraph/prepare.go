@@ -33,7 +33,7 @@ func (s Spec) Empty() bool { return !s.FuseAttention && !s.Float16 && s.Pool == 
 func (s Spec) tag() string {
 	var parts []string
 	if s.FuseAttention {
-		parts = append(parts, [...]string{"mha", "mha-keylen", "mha-nomask"}[min(int(s.AttentionMask), 2)])
+		parts = append(parts, s.AttentionMask.tag())
 	}
 	if s.Float16 {
 		parts = append(parts, "fp16")

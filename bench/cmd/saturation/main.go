@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -58,19 +59,20 @@ func run(bin, model, corpus string, peakFor, overFor time.Duration, factor float
 	if _, err := load.Run(ctx, load.Config{URL: p.URL, Texts: texts, Concurrency: 32, Duration: 5 * time.Second}); err != nil {
 		return err
 	}
-	// cpu reports what the server and this generator spent during a phase: on one machine
-	// the generator's work comes out of the server's cores.
-	cpu := func(server0, self0 time.Duration, wall time.Duration) string {
-		server, err := p.CPU()
-		if err != nil {
-			return err.Error()
+	// phaseCPU starts accounting a phase; the func it returns reports what the server and this
+	// generator spent since: on one machine the generator's work comes out of the server's cores.
+	phaseCPU := func() func() string {
+		server0, err0 := p.CPU()
+		self0, t0 := harness.SelfCPU(), time.Now()
+		return func() string {
+			server, err := p.CPU()
+			if err := errors.Join(err0, err); err != nil {
+				return "CPU: " + err.Error()
+			}
+			wall := time.Since(t0).Seconds()
+			srv, gen := (server - server0).Seconds(), (harness.SelfCPU() - self0).Seconds()
+			return fmt.Sprintf("CPU: server %.1f s (%.2f cores), generator %.1f s (%.2f cores)", srv, srv/wall, gen, gen/wall)
 		}
-		srv, gen := (server - server0).Seconds(), (harness.SelfCPU() - self0).Seconds()
-		return fmt.Sprintf("CPU: server %.1f s (%.2f cores), generator %.1f s (%.2f cores)", srv, srv/wall.Seconds(), gen, gen/wall.Seconds())
-	}
-	mark := func() (time.Duration, time.Duration, time.Time) {
-		s, _ := p.CPU()
-		return s, harness.SelfCPU(), time.Now()
 	}
 	peak := 0.0
 	for _, c := range strings.Split(clients, ",") {
@@ -78,21 +80,21 @@ func run(bin, model, corpus string, peakFor, overFor time.Duration, factor float
 		if _, err := fmt.Sscan(c, &n); err != nil {
 			return fmt.Errorf("-clients %q: %w", clients, err)
 		}
-		s0, g0, t0 := mark()
+		spent := phaseCPU()
 		res, err := load.Run(ctx, load.Config{URL: p.URL, Texts: texts, Concurrency: n, Duration: peakFor})
 		if err != nil {
 			return err
 		}
-		fmt.Printf("## closed loop, %d clients, %s\n%s%s\n\n", n, peakFor, res.Report(), cpu(s0, g0, time.Since(t0)))
+		fmt.Printf("## closed loop, %d clients, %s\n%s%s\n\n", n, peakFor, res.Report(), spent())
 		peak = max(peak, res.Throughput())
 	}
 	rate := factor * peak
-	s0, g0, t0 := mark()
+	spent := phaseCPU()
 	res, err := load.Run(ctx, load.Config{URL: p.URL, Texts: texts, Concurrency: inflight, Rate: rate, Duration: overFor})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("## open loop at %.1f× the peak: %.1f req/s for %s\n%s%s\n\n", factor, rate, overFor, res.Report(), cpu(s0, g0, time.Since(t0)))
+	fmt.Printf("## open loop at %.1f× the peak: %.1f req/s for %s\n%s%s\n\n", factor, rate, overFor, res.Report(), spent())
 	other := res.Errors
 	for code, n := range res.Status {
 		if code != 200 && code != 429 {
