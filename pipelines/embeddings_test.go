@@ -333,3 +333,57 @@ func TestBatchedEqualsSingleUnderLoad(t *testing.T) {
 		return flat, err
 	}, 16, 3, 8, 1e-5)
 }
+
+// countingOpener counts the sessions a load opens.
+type countingOpener struct {
+	runtime.Opener
+	mu    sync.Mutex
+	count int
+}
+
+func (c *countingOpener) Open(ctx context.Context, path string, o runtime.Options) (runtime.Session, error) {
+	c.mu.Lock()
+	c.count++
+	c.mu.Unlock()
+	return c.Opener.Open(ctx, path, o)
+}
+
+// TestSessionPerWorker: runtime.SessionsPerWorker opens a session for each worker (the
+// fixture is tiny, so memory does not cap it), and the workers, each on its own session,
+// still give every text its sentence-transformers embedding.
+func TestSessionPerWorker(t *testing.T) {
+	g := loadEmbeddingsGolden(t)
+	env, err := ort.NewEnvironment("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Close() })
+	repo, err := models.OpenDir(testutil.Fixture("tiny-bert-embeddings"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opener := &countingOpener{Opener: env}
+	m, err := Load(context.Background(), repo, LoadOptions{Opener: opener, Sessions: runtime.SessionsPerWorker,
+		Runtime: runtime.Options{IntraOpThreads: 1}, Sched: sched.Config{Workers: 3, MaxBatchSize: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	if opener.count != 3 {
+		t.Fatalf("opened %d sessions for 3 workers, want 3", opener.count)
+	}
+	var wg sync.WaitGroup
+	for i, s := range g.Sentences {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, _, err := m.Embedder.Embed(context.Background(), []string{s}, EmbedOptions{Truncate: true})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			testutil.AssertClose(t, "normalized", got[0], g.MeanNormalized[i], 1e-4)
+		}()
+	}
+	wg.Wait()
+}

@@ -26,6 +26,7 @@ type LoadOptions struct {
 	// Runtime configures each session (threads, optimisation, provider).
 	Runtime runtime.Options
 	// Sessions is how many sessions to open (default 1); the scheduler's workers share them.
+	// runtime.SessionsPerWorker opens one per worker, as many as memory allows.
 	Sessions int
 	// Sched configures the batching scheduler. For text generation, Workers is the number of
 	// decode loops (each runs one step at a time) and MaxConcurrentRequests their shared
@@ -76,7 +77,7 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 	if prep.pooled {
 		rtOpts.Outputs = []string{onnxgraph.PooledOutput}
 	}
-	n := max(o.Sessions, 1)
+	n := runtime.SessionCount(o.Sessions, o.Sched.Workers, path)
 	sessions := make([]runtime.Session, 0, n)
 	closeSessions := func() {
 		for _, s := range sessions {

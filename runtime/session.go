@@ -78,6 +78,9 @@ type Options struct {
 	// batch, and ONNX Runtime keeps a plan for every shape it has seen, so memory grows
 	// without bound (bench/RESULTS.md, RSS test) for no gain on shapes that rarely repeat.
 	MemPattern bool
+	// NoArena turns off the engine's CPU memory arena: every intermediate tensor comes from
+	// the C allocator instead of one arena shared by all the session's concurrent runs.
+	NoArena bool
 	// Optimization is the graph optimisation level ("" = all).
 	Optimization GraphOptimization
 	// Outputs selects and orders the graph outputs to compute (nil = all, in graph order).

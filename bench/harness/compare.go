@@ -279,8 +279,9 @@ func MachineInfo() string {
 	return fmt.Sprintf("nproc %d, %s, kernel %s", goruntime.NumCPU(), model, kernel)
 }
 
-// VariantCases are the alternatives the defaults were chosen against: ONNX Runtime's memory
-// pattern left on (in process); then over HTTP with 32 clients, batching without the
+// VariantCases are the alternatives the defaults were chosen against: the workers sharing
+// one session instead of one each (in process, over HTTP with 32 clients and with one);
+// ONNX Runtime's memory pattern left on (in process); then over HTTP with 32 clients, batching without the
 // planner's padding splits (one batch takes all that fits, as before), and each worker
 // running with every core's threads on one shared session without spinning, so that a lone
 // request gets all the cores.
@@ -294,10 +295,12 @@ func VariantCases(mc ModelConfig) []Case {
 	one := HTTPConfig{Clients: 1, Route: load.RouteTEI}
 	pattern := mc
 	pattern.Runtime.MemPattern = true
-	own := mc
-	own.Sessions = max(mc.Workers, 1)
+	shared := mc
+	shared.Sessions = 1
 	return []Case{
-		InProcessCase("infergo in-process c32 own-sessions", own, InProcessConfig{Callers: 32}),
+		InProcessCase("infergo in-process c32 shared-session", shared, InProcessConfig{Callers: 32}),
+		HTTPCase("infergo http c32 shared-session", shared, cfg),
+		HTTPCase("infergo http c1 shared-session", shared, one),
 		InProcessCase("infergo in-process c32 mem-pattern", pattern, InProcessConfig{Callers: 32}),
 		HTTPCase("infergo http c1 mem-pattern", pattern, one),
 		HTTPCase("infergo http c32 greedy", greedy, cfg),

@@ -26,8 +26,8 @@ type ModelConfig struct {
 	Opener  runtime.Opener
 	Workers int // default 2
 	Threads int // intra-op threads per session (default 1)
-	// Sessions defaults to 1 with one thread (workers share it), else one per worker, as
-	// `infergo serve` does.
+	// Sessions defaults to one per worker (runtime.SessionsPerWorker), as `infergo serve`
+	// does on the CPU.
 	Sessions int
 	// Sched overrides the scheduler settings (zero fields keep Infergo's defaults).
 	Sched sched.Config
@@ -49,10 +49,7 @@ func (c ModelConfig) Load(ctx context.Context) (*pipelines.Model, error) {
 	threads := max(c.Threads, 1)
 	sessions := c.Sessions
 	if sessions <= 0 {
-		sessions = 1
-		if threads > 1 {
-			sessions = workers
-		}
+		sessions = runtime.SessionsPerWorker
 	}
 	rt := c.Runtime
 	rt.IntraOpThreads, rt.InterOpThreads = threads, 1

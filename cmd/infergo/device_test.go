@@ -1,11 +1,14 @@
 package main
 
 import (
+	"log/slog"
+
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/infergo/infergo/pipelines"
+	rt "github.com/infergo/infergo/runtime"
 )
 
 func TestGraphOptionsDefaults(t *testing.T) {
@@ -69,5 +72,23 @@ func TestServeAutoFallsBackToCPU(t *testing.T) {
 	}
 	if out, err := exec.Command(binary, "healthcheck", "--url", url, "--timeout", "500ms").CombinedOutput(); err == nil {
 		t.Errorf("healthcheck of a stopped server passed: %s", out)
+	}
+}
+
+// TestSessionsFlag: on the CPU the workers get a session each unless --sessions says
+// otherwise.
+func TestSessionsFlag(t *testing.T) {
+	eng := &engine{}
+	for _, c := range []struct {
+		sessions, want int
+	}{
+		{0, rt.SessionsPerWorker},
+		{1, 1},
+		{3, 3},
+	} {
+		f := ModelFlags{Device: "cpu", Sessions: c.sessions, Workers: 4}
+		if got := f.loadOptions(eng, nil, slog.Default()).Sessions; got != c.want {
+			t.Errorf("--sessions %d: LoadOptions.Sessions %d, want %d", c.sessions, got, c.want)
+		}
 	}
 }

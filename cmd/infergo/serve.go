@@ -36,6 +36,7 @@ type ModelFlags struct {
 
 	Workers           int    `env:"INFERGO_WORKERS" help:"Batches run at once (default: the number of CPUs)."`
 	Threads           int    `default:"1" env:"INFERGO_THREADS" help:"Intra-op threads per batch. On CPU, more workers with one thread each beat fewer with several."`
+	Sessions          int    `env:"INFERGO_SESSIONS" help:"Engine sessions the workers share (default: on CPU one per worker, as many as a quarter of the memory holds; on CUDA one)."`
 	GraphOptimization string `default:"all" enum:"disabled,basic,extended,all" env:"INFERGO_GRAPH_OPTIMIZATION" help:"ONNX Runtime graph optimisation level (${enum})."`
 
 	MaxBatchTokens        int           `default:"8192" env:"MAX_BATCH_TOKENS" help:"Padded tokens (longest × count) per batch."`
@@ -178,23 +179,22 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 	return nil
 }
 
-// loadOptions turns the flags into pipelines.LoadOptions. On the CPU, with one thread per
-// batch, every worker shares one session (ONNX Runtime runs concurrent calls on the callers'
-// threads); with more, each worker gets its own session and thread pool. On CUDA one session
-// serves two workers, so one batch's host work overlaps the other's GPU work, and the graph is
-// tuned for the device (see DeviceFlags).
+// loadOptions turns the flags into pipelines.LoadOptions. On the CPU each worker gets its own
+// session while memory allows: runs that share a session share its memory arena and slow each
+// other down (bench/RESULTS.md). On CUDA one session serves two workers, so one batch's host
+// work overlaps the other's GPU work, and the graph is tuned for the device (see DeviceFlags).
 func (c *ModelFlags) loadOptions(eng *engine, obs sched.Observer, log *slog.Logger) pipelines.LoadOptions {
 	workers := c.Workers
 	threads := max(c.Threads, 1)
-	sessions := 1
+	sessions := c.Sessions
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 		if eng.provider != nil {
 			workers = 2
 		}
 	}
-	if threads > 1 && eng.provider == nil {
-		sessions = workers
+	if sessions <= 0 && eng.provider == nil {
+		sessions = rt.SessionsPerWorker
 	}
 	o := pipelines.LoadOptions{
 		Task:     c.Task,

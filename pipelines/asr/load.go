@@ -31,7 +31,8 @@ type LoadOptions struct {
 	// ONNXFile picks a variant of every graph ("quantized" → encoder_model_quantized.onnx …)
 	// or, for CTC models, the graph itself.
 	ONNXFile string
-	// Sessions per graph (default 1).
+	// Sessions per encoder graph (default 1; runtime.SessionsPerWorker: one per worker, as
+	// many as memory allows).
 	Sessions int
 	// Sched configures the encoder scheduler; MaxBatchTokens is in encoder positions (Whisper:
 	// 1500 per window) or logit frames (CTC) and is converted to input elements here.
@@ -97,7 +98,7 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (r Recognizer, 
 		if err != nil {
 			return nil, err
 		}
-		encSessions, err := open(gs.encoder, max(o.Sessions, 1))
+		encSessions, err := open(gs.encoder, runtime.SessionCount(o.Sessions, o.Sched.Workers, repo.Path(gs.encoder)))
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +164,7 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (r Recognizer, 
 	if err != nil {
 		return nil, err
 	}
-	sessions, err := open(graph, max(o.Sessions, 1))
+	sessions, err := open(graph, runtime.SessionCount(o.Sessions, o.Sched.Workers, repo.Path(graph)))
 	if err != nil {
 		return nil, err
 	}

@@ -101,6 +101,11 @@ func sessionOptions(o runtime.Options) (*ortgo.SessionOptions, error) {
 	if err := opts.SetMemPattern(o.MemPattern); err != nil {
 		return fail("memory pattern", err)
 	}
+	if o.NoArena {
+		if err := opts.SetCpuMemArena(false); err != nil {
+			return fail("CPU memory arena", err)
+		}
+	}
 	if o.NoSpinning {
 		if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
 			return fail("intra-op spinning", err)

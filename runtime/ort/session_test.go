@@ -254,3 +254,31 @@ func equalShape(a, b []int64) bool {
 	}
 	return true
 }
+
+// TestRunSessionOptionVariants: the options the benchmarks compare (memory pattern on, CPU
+// arena off) configure a session that still matches transformers.
+func TestRunSessionOptionVariants(t *testing.T) {
+	env := newEnv(t)
+	var g embeddingsGolden
+	testutil.LoadJSON(t, testutil.Fixture("tiny-bert-embeddings", "golden.json"), &g)
+	for name, o := range map[string]runtime.Options{
+		"memory pattern": {IntraOpThreads: 1, MemPattern: true},
+		"no arena":       {IntraOpThreads: 1, NoArena: true},
+	} {
+		sess, err := env.Open(context.Background(), testutil.Fixture("tiny-bert-embeddings", "onnx", "model.onnx"), o)
+		if err != nil {
+			t.Fatalf("%s: Open: %v", name, err)
+		}
+		info := sess.Info()
+		out := make([]runtime.Tensor, len(info.Outputs))
+		if err := sess.Run(context.Background(), batchInputs(info, g.InputIDs, g.AttentionMask), out); err != nil {
+			t.Fatalf("%s: Run: %v", name, err)
+		}
+		s := int64(len(g.InputIDs[0]))
+		data := out[info.Output("last_hidden_state")].Float32s()
+		for i := range g.FirstToken {
+			testutil.AssertClose(t, name+": first token", data[int64(i)*s*32:int64(i)*s*32+32], g.FirstToken[i], 1e-4)
+		}
+		sess.Close()
+	}
+}

@@ -74,6 +74,18 @@ func run(corpus string, k, rounds int) error {
 	if err != nil {
 		return err
 	}
+	sessNA, err := env.Open(ctx, graph, runtime.Options{IntraOpThreads: 1, InterOpThreads: 1, NoArena: true})
+	if err != nil {
+		return err
+	}
+	sessExt, err := env.Open(ctx, graph, runtime.Options{IntraOpThreads: 1, InterOpThreads: 1, Optimization: runtime.OptimizeExtended})
+	if err != nil {
+		return err
+	}
+	sessMP2, err := env.Open(ctx, graph, runtime.Options{IntraOpThreads: 1, InterOpThreads: 1, MemPattern: true})
+	if err != nil {
+		return err
+	}
 	opts, err := ortgo.NewSessionOptions()
 	if err != nil {
 		return err
@@ -140,6 +152,26 @@ func run(corpus string, k, rounds int) error {
 		wg.Wait()
 		return errors.Join(errs...)
 	}
+	// perCaller runs every batch from two goroutines, each on its own session.
+	perCaller := func(a, b runtime.Session, f func(s runtime.Session, b *batch) error) error {
+		var next atomic.Int64
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for w, s := range []runtime.Session{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1) - 1); i < len(batches); i = int(next.Add(1) - 1) {
+					if err := f(s, &batches[i]); err != nil {
+						errs[w] = err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
 	bare := func(b *batch) error { return raw.Run(b.raw[:3], b.raw[3:]) }
 	wrapped := func(b *batch) error { return sess.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) }
 	modes := []struct {
@@ -156,15 +188,20 @@ func run(corpus string, k, rounds int) error {
 		{"ort.Session memory pattern, 2 callers", func() error {
 			return parallel(2, func(b *batch) error { return sessMP.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) })
 		}},
+		{"ort.Session no arena, 2 callers", func() error {
+			return parallel(2, func(b *batch) error { return sessNA.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) })
+		}},
+		{"ort.Session optimization extended, 1 caller", func() error {
+			return parallel(1, func(b *batch) error { return sessExt.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) })
+		}},
+		{"ort.Session memory pattern, 1 caller", func() error {
+			return parallel(1, func(b *batch) error { return sessMP.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) })
+		}},
 		{"ort.Session, a session per caller (2)", func() error {
-			var turn atomic.Int64
-			return parallel(2, func(b *batch) error {
-				s := sess
-				if turn.Add(1)%2 == 0 {
-					s = sess2
-				}
-				return s.Run(ctx, b.inputs, make([]runtime.Tensor, 1))
-			})
+			return perCaller(sess, sess2, func(s runtime.Session, b *batch) error { return s.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) })
+		}},
+		{"ort.Session memory pattern, a session per caller (2)", func() error {
+			return perCaller(sessMP, sessMP2, func(s runtime.Session, b *batch) error { return s.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) })
 		}},
 		{"scheduler (2 workers), 2 callers of k", func() error {
 			return parallel(2, func(b *batch) error { _, err := batched.Submit(ctx, b.seqs); return err })
