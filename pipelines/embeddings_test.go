@@ -5,7 +5,9 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/infergo/infergo/internal/testutil"
 	"github.com/infergo/infergo/models"
@@ -386,4 +388,56 @@ func TestSessionPerWorker(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestSoloSessionMatchesGolden: with a solo session (two threads) a lone request runs there
+// and still gets its sentence-transformers embedding.
+func TestSoloSessionMatchesGolden(t *testing.T) {
+	g := loadEmbeddingsGolden(t)
+	env, err := ort.NewEnvironment("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Close() })
+	repo, err := models.OpenDir(testutil.Fixture("tiny-bert-embeddings"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opener := &countingOpener{Opener: env}
+	obs := &soloCounter{}
+	m, err := Load(context.Background(), repo, LoadOptions{Opener: opener, SoloThreads: 2,
+		Runtime: runtime.Options{IntraOpThreads: 1}, Sched: sched.Config{Workers: 2, Observer: obs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	if opener.count != 2 {
+		t.Fatalf("opened %d sessions, want the workers' one and the solo one", opener.count)
+	}
+	before := obs.solo.Load() // the load's warm-up ran alone
+	for i, s := range g.Sentences {
+		got, _, err := m.Embedder.Embed(context.Background(), []string{s}, EmbedOptions{Truncate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.AssertClose(t, "normalized", got[0], g.MeanNormalized[i], 1e-4)
+	}
+	if n := obs.solo.Load() - before; n != int64(len(g.Sentences)) {
+		t.Errorf("%d of %d lone requests ran solo", n, len(g.Sentences))
+	}
+}
+
+// soloCounter counts batches that ran on the solo session.
+type soloCounter struct {
+	sched.Observer
+	solo atomic.Int64
+}
+
+func (c *soloCounter) Rejected()            {}
+func (c *soloCounter) Queued(time.Duration) {}
+func (c *soloCounter) Dropped()             {}
+func (c *soloCounter) Batch(b sched.BatchStats) {
+	if b.Solo {
+		c.solo.Add(1)
+	}
 }

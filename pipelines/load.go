@@ -28,6 +28,10 @@ type LoadOptions struct {
 	// Sessions is how many sessions to open (default 1); the scheduler's workers share them.
 	// runtime.SessionsPerWorker opens one per worker, as many as memory allows.
 	Sessions int
+	// SoloThreads, when above 1, opens one more session with that many intra-op threads for
+	// encoder batches that are the only work (sched.Config.Solo): a lone request then uses
+	// every core. CPU only; ignored with a provider.
+	SoloThreads int
 	// Sched configures the batching scheduler. For text generation, Workers is the number of
 	// decode loops (each runs one step at a time) and MaxConcurrentRequests their shared
 	// request limit.
@@ -79,10 +83,28 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 	}
 	n := runtime.SessionCount(o.Sessions, o.Sched.Workers, path)
 	sessions := make([]runtime.Session, 0, n)
+	var solo runtime.Session
 	closeSessions := func() {
 		for _, s := range sessions {
 			s.Close()
 		}
+		if solo != nil {
+			solo.Close()
+		}
+	}
+	// openSolo opens the solo session (LoadOptions.SoloThreads) into scfg.Solo.
+	openSolo := func(scfg *sched.Config) error {
+		if o.SoloThreads <= 1 || o.Runtime.Provider != nil {
+			return nil
+		}
+		ropts := rtOpts
+		ropts.IntraOpThreads, ropts.NoSpinning = o.SoloThreads, false
+		s, err := o.Opener.Open(ctx, path, ropts)
+		if err != nil {
+			return fmt.Errorf("pipelines: load %s: solo session: %w", repo.ID, err)
+		}
+		solo, scfg.Solo = s, s
+		return nil
 	}
 	defer func() {
 		if err != nil {
@@ -160,6 +182,9 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 			return nil, err
 		}
 		maxLen := maxInputLength(st, cfg, tcfg)
+		if err := openSolo(&scfg); err != nil {
+			return nil, err
+		}
 		run, err := bucketed(sessions, o.Graph, cfg.MaxPositions(), scfg.PadID)
 		if err != nil {
 			return nil, fmt.Errorf("pipelines: load %s: %w", repo.ID, err)
@@ -213,6 +238,9 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 			return nil, err
 		}
 	case TaskTokenClassification, TaskTextClassification:
+		if err := openSolo(&scfg); err != nil {
+			return nil, err
+		}
 		s, err := sched.New(sessions, scfg)
 		if err != nil {
 			return nil, fmt.Errorf("pipelines: load %s: %w", repo.ID, err)
@@ -233,7 +261,7 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 	default:
 		return nil, fmt.Errorf("pipelines: task %q is not supported yet", task)
 	}
-	log.Info("pipeline ready", "model", repo.ID, "task", task, "graph", graph, "sessions", n,
+	log.Info("pipeline ready", "model", repo.ID, "task", task, "graph", graph, "sessions", n, "solo_session", solo != nil,
 		"rewritten", prep.path != repo.Path(graph), "pooled_in_graph", prep.pooled, "fp16", o.Graph.Float16, "fuse_attention", o.Graph.FuseAttention, "seq_bucket", o.Graph.SeqBucket,
 		"max_input_length", mi.MaxInputLength, "device", device)
 	return m, nil

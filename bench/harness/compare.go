@@ -279,7 +279,8 @@ func MachineInfo() string {
 	return fmt.Sprintf("nproc %d, %s, kernel %s", goruntime.NumCPU(), model, kernel)
 }
 
-// VariantCases are the alternatives the defaults were chosen against: the workers sharing
+// VariantCases are the alternatives the defaults were chosen against: no solo session for
+// lone batches (over HTTP, 32 clients, 4 and 1); the workers sharing
 // one session instead of one each (in process, over HTTP with 32 clients and with one);
 // ONNX Runtime's memory pattern left on (in process); then over HTTP with 32 clients, batching without the
 // planner's padding splits (one batch takes all that fits, as before), and each worker
@@ -293,11 +294,18 @@ func VariantCases(mc ModelConfig) []Case {
 	wide.Runtime.NoSpinning = true
 	cfg := HTTPConfig{Clients: 32, Route: load.RouteTEI}
 	one := HTTPConfig{Clients: 1, Route: load.RouteTEI}
+	few := HTTPConfig{Clients: 4, Route: load.RouteTEI}
 	pattern := mc
 	pattern.Runtime.MemPattern = true
 	shared := mc
 	shared.Sessions = 1
+	noSolo := mc
+	noSolo.SoloThreads = 1
 	return []Case{
+		HTTPCase("infergo http c32 no-solo", noSolo, cfg),
+		HTTPCase("infergo http c1 no-solo", noSolo, one),
+		HTTPCase("infergo http c4", mc, few),
+		HTTPCase("infergo http c4 no-solo", noSolo, few),
 		InProcessCase("infergo in-process c32 shared-session", shared, InProcessConfig{Callers: 32}),
 		HTTPCase("infergo http c32 shared-session", shared, cfg),
 		HTTPCase("infergo http c1 shared-session", shared, one),

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,9 @@ type ModelConfig struct {
 	// Sessions defaults to one per worker (runtime.SessionsPerWorker), as `infergo serve`
 	// does on the CPU.
 	Sessions int
+	// SoloThreads is the solo session's thread count (see `infergo serve --solo-threads`):
+	// 0 = serve's default (a thread per CPU when the workers have fewer), 1 = no solo session.
+	SoloThreads int
 	// Sched overrides the scheduler settings (zero fields keep Infergo's defaults).
 	Sched sched.Config
 	// Runtime overrides the session options; IntraOpThreads and InterOpThreads are set from
@@ -51,16 +55,21 @@ func (c ModelConfig) Load(ctx context.Context) (*pipelines.Model, error) {
 	if sessions <= 0 {
 		sessions = runtime.SessionsPerWorker
 	}
+	solo := c.SoloThreads
+	if solo <= 0 && goruntime.NumCPU() > threads {
+		solo = goruntime.NumCPU()
+	}
 	rt := c.Runtime
 	rt.IntraOpThreads, rt.InterOpThreads = threads, 1
 	sc := c.Sched
 	sc.Workers = workers
 	return pipelines.Load(ctx, repo, pipelines.LoadOptions{
-		Opener:   c.Opener,
-		Runtime:  rt,
-		Sessions: sessions,
-		Sched:    sc,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Opener:      c.Opener,
+		Runtime:     rt,
+		Sessions:    sessions,
+		SoloThreads: solo,
+		Sched:       sc,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 }
 
@@ -238,7 +247,7 @@ func RunHTTP(ctx context.Context, url string, cfg HTTPConfig, c *Corpus) ([]Pass
 type BatchCounter struct {
 	mu                                     sync.Mutex
 	batches, seqs, tokens, padded, dropped int64
-	rejected                               int64
+	rejected, solo                         int64
 	busy, prepare, finish, idle            time.Duration
 }
 
@@ -265,13 +274,16 @@ func (b *BatchCounter) Batch(s sched.BatchStats) {
 	b.prepare += s.Prepare
 	b.finish += s.Finish
 	b.idle += s.Dispatch
+	if s.Solo {
+		b.solo++
+	}
 }
 
 // Reset zeroes the counters.
 func (b *BatchCounter) Reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.batches, b.seqs, b.tokens, b.padded, b.dropped, b.rejected = 0, 0, 0, 0, 0, 0
+	b.batches, b.seqs, b.tokens, b.padded, b.dropped, b.rejected, b.solo = 0, 0, 0, 0, 0, 0, 0
 	b.busy, b.prepare, b.finish, b.idle = 0, 0, 0, 0
 }
 
@@ -288,6 +300,10 @@ func (b *BatchCounter) String() string {
 		pad = 100 * (1 - float64(b.tokens)/float64(b.padded))
 	}
 	per := func(d time.Duration) float64 { return float64(d) / float64(b.batches) / 1e6 }
-	return fmt.Sprintf("%d batches, mean size %.1f, padding %.1f%%, mean run %.2f ms, prepare %.3f ms, finish %.3f ms, dispatch %.3f ms",
+	s := fmt.Sprintf("%d batches, mean size %.1f, padding %.1f%%, mean run %.2f ms, prepare %.3f ms, finish %.3f ms, dispatch %.3f ms",
 		b.batches, float64(b.seqs)/float64(b.batches), pad, per(b.busy), per(b.prepare), per(b.finish), per(b.idle))
+	if b.solo > 0 {
+		s += fmt.Sprintf(", solo %d", b.solo)
+	}
+	return s
 }

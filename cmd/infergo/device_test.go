@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	goruntime "runtime"
 
 	"os/exec"
 	"strings"
@@ -89,6 +90,31 @@ func TestSessionsFlag(t *testing.T) {
 		f := ModelFlags{Device: "cpu", Sessions: c.sessions, Workers: 4}
 		if got := f.loadOptions(eng, nil, slog.Default()).Sessions; got != c.want {
 			t.Errorf("--sessions %d: LoadOptions.Sessions %d, want %d", c.sessions, got, c.want)
+		}
+	}
+}
+
+// TestSoloThreadsFlag: by default the solo session has a thread per CPU on the CPU, none on
+// CUDA; an explicit value is kept.
+func TestSoloThreadsFlag(t *testing.T) {
+	cpus := goruntime.NumCPU()
+	wantCPU := cpus
+	if cpus <= 1 {
+		wantCPU = 1
+	}
+	for _, c := range []struct {
+		flag, threads int
+		cuda          bool
+		want          int
+	}{
+		{0, 1, false, wantCPU},
+		{0, 1, true, 1},
+		{0, cpus, false, 1},
+		{3, 1, false, 3},
+	} {
+		f := ModelFlags{SoloThreads: c.flag}
+		if got := f.soloThreads(c.cuda, c.threads); got != c.want {
+			t.Errorf("--solo-threads %d, threads %d, cuda %v: %d, want %d", c.flag, c.threads, c.cuda, got, c.want)
 		}
 	}
 }

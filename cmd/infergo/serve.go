@@ -36,6 +36,7 @@ type ModelFlags struct {
 
 	Workers           int    `env:"INFERGO_WORKERS" help:"Batches run at once (default: the number of CPUs)."`
 	Threads           int    `default:"1" env:"INFERGO_THREADS" help:"Intra-op threads per batch. On CPU, more workers with one thread each beat fewer with several."`
+	SoloThreads       int    `env:"INFERGO_SOLO_THREADS" help:"Intra-op threads of one more session that runs a batch when it is the only work, so that a lone request uses every core (default: the number of CPUs on the CPU, off on CUDA; 1: off)."`
 	Sessions          int    `env:"INFERGO_SESSIONS" help:"Engine sessions the workers share (default: on CPU one per worker, as many as a quarter of the memory holds; on CUDA one)."`
 	GraphOptimization string `default:"all" enum:"disabled,basic,extended,all" env:"INFERGO_GRAPH_OPTIMIZATION" help:"ONNX Runtime graph optimisation level (${enum})."`
 
@@ -206,7 +207,8 @@ func (c *ModelFlags) loadOptions(eng *engine, obs sched.Observer, log *slog.Logg
 			Optimization:   rt.GraphOptimization(c.GraphOptimization),
 			NoSpinning:     threads > 1 && workers > 1,
 		},
-		Sessions: sessions,
+		Sessions:    sessions,
+		SoloThreads: c.soloThreads(eng.provider != nil, threads),
 		Sched: sched.Config{
 			MaxBatchTokens:        c.MaxBatchTokens,
 			MaxBatchSize:          c.MaxBatchSize,
@@ -235,6 +237,18 @@ func (c *ModelFlags) loadOptions(eng *engine, obs sched.Observer, log *slog.Logg
 		}
 	}
 	return o
+}
+
+// soloThreads resolves --solo-threads: by default, on the CPU, a lone batch gets a thread per
+// core when the workers' sessions have fewer.
+func (c *ModelFlags) soloThreads(cuda bool, threads int) int {
+	if c.SoloThreads > 0 {
+		return c.SoloThreads
+	}
+	if cuda || runtime.NumCPU() <= threads {
+		return 1
+	}
+	return runtime.NumCPU()
 }
 
 func printBanner(addr net.Addr, model string) {

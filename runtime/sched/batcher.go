@@ -38,6 +38,7 @@ func (s *Scheduler) run() {
 	var (
 		queue   []*item
 		idle    []*worker
+		busy    int // workers running a batch
 		closed  = s.closed
 		closing bool
 		hold    *time.Timer
@@ -70,8 +71,13 @@ func (s *Scheduler) run() {
 			}
 			var b *batch
 			b, queue = s.form(queue, len(idle))
+			// Solo: nothing else runs, is queued or is about to be (workers still starting
+			// count as free).
+			b.solo = s.cfg.Solo != nil && busy == 0 && len(queue) == 0 && s.tokenizing.Load() == 0
 			w := idle[len(idle)-1]
 			idle = idle[:len(idle)-1]
+			w.running = true
+			busy++
 			w.batches <- b // buffered and the worker is idle: never blocks
 		}
 		if closing && len(queue) == 0 && len(idle) == len(workers) && s.tokenizing.Load() == 0 {
@@ -80,9 +86,14 @@ func (s *Scheduler) run() {
 		}
 
 		select {
-		case items := <-s.submit:
-			queue = append(queue, items...)
+		case sub := <-s.submit:
+			sub.ticket.queued()
+			queue = append(queue, sub.items...)
 		case w := <-ready:
+			if w.running {
+				w.running = false
+				busy--
+			}
 			idle = append(idle, w)
 		case <-holdC:
 			holdC = nil

@@ -16,6 +16,7 @@ type BatchStats struct {
 	// batch started: hold-back for requests still tokenizing, plus forming the batch and
 	// waking the worker. It is what forming batches ahead of time could save at most.
 	Dispatch time.Duration
+	Solo     bool // ran on Config.Solo
 	Err      error
 }
 

@@ -56,6 +56,11 @@ type Config struct {
 	RunOverheadTokens int
 	// PadID fills padded positions of input_ids.
 	PadID int64
+	// Solo, when set, runs a batch that is the only work in the scheduler (every worker idle,
+	// nothing else queued or being tokenized): a session of the same graph with more intra-op
+	// threads, so that a lone request gets every core instead of one worker's share. Work
+	// that arrives during a solo run starts on a free worker's own session at once.
+	Solo runtime.Session
 	// Observer receives metrics; nil discards them.
 	Observer Observer
 }
@@ -139,7 +144,7 @@ type Scheduler struct {
 	lens  []int
 	taken []bool
 
-	submit chan []*item
+	submit chan submission
 	closed chan struct{} // closed when Close starts: no more admission
 	quit   chan struct{} // closed when the batcher must stop, failing what is left
 	done   chan struct{} // closed when the batcher and all workers have exited
@@ -173,7 +178,7 @@ func New(sessions []runtime.Session, cfg Config) (*Scheduler, error) {
 		sessions: sessions,
 		layout:   layout,
 		outputs:  outputs,
-		submit:   make(chan []*item),
+		submit:   make(chan submission),
 		closed:   make(chan struct{}),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -213,6 +218,19 @@ func (s *Scheduler) Admit() (*Ticket, error) {
 	s.tokenizing.Add(1)
 	return &Ticket{s: s}, nil
 }
+
+// submission carries a request's items to the batcher. The batcher marks the ticket queued
+// as it takes them, before it decides whether to hold the batch for requests still
+// tokenizing: were it left to the sender after the handover, a lone request could be held
+// for MaxQueueDelay waiting for itself, or miss the solo session.
+type submission struct {
+	items  []*item
+	ticket *Ticket
+}
+
+// queued records that the request's items are in the queue: it no longer counts as
+// tokenizing.
+func (t *Ticket) queued() { t.once.Do(func() { t.s.tokenizing.Add(-1) }) }
 
 // Release gives the slot back without running anything. It is a no-op after Run.
 func (t *Ticket) Release() {
@@ -261,14 +279,13 @@ func (t *Ticket) RunReduce(ctx context.Context, seqs []Sequence, reduce Reducer)
 		items[i] = &item{req: req, index: i, seq: seq, enqueued: now}
 	}
 	select {
-	case s.submit <- items:
+	case s.submit <- submission{items: items, ticket: t}:
 	case <-s.quit:
 		return nil, ErrClosed
 	case <-ctx.Done():
 		return nil, fmt.Errorf("sched: %w", ctx.Err())
 	}
-	// The items are queued: this request no longer counts as tokenizing.
-	t.once.Do(func() { s.tokenizing.Add(-1) })
+	t.queued() // the batcher did it already; see submission
 	defer s.admitted.Add(-1)
 
 	select {

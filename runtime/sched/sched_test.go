@@ -522,3 +522,54 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestSoloSession: a batch that is the only work runs on Config.Solo; work that arrives
+// while it runs does not wait for it but starts on a worker's own session; both get the rows
+// a lone run gives.
+func TestSoloSession(t *testing.T) {
+	started := make(chan struct{}, 1)
+	gate := make(chan struct{})
+	solo := &fake.Encoder{Hidden: hidden, Hook: func(int64, int64) {
+		started <- struct{}{}
+		<-gate
+	}}
+	own := &fake.Encoder{Hidden: hidden}
+	s := newSched(t, Config{Workers: 2, Solo: solo}, own)
+	ctx := context.Background()
+	first := Sequence{IDs: []int32{5, 6, 7}}
+	done := make(chan error, 1)
+	go func() {
+		res, err := s.Submit(ctx, []Sequence{first})
+		if err == nil {
+			checkResult(t, first, res[0])
+		}
+		done <- err
+	}()
+	<-started // the lone request runs on the solo session and is held there
+	second := Sequence{IDs: []int32{8, 9}}
+	res, err := s.Submit(ctx, []Sequence{second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResult(t, second, res[0])
+	if own.Runs() != 1 {
+		t.Errorf("own session ran %d batches; want the second request there while the solo run is held", own.Runs())
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if solo.Runs() != 1 {
+		t.Errorf("solo session ran %d batches, want the first request's", solo.Runs())
+	}
+	// Idle again: the next lone request goes solo.
+	go func() { <-started }()
+	res, err = s.Submit(ctx, []Sequence{first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResult(t, first, res[0])
+	if solo.Runs() != 2 || own.Runs() != 1 {
+		t.Errorf("runs: own %d, solo %d; want the third request solo", own.Runs(), solo.Runs())
+	}
+}

@@ -15,6 +15,7 @@ type batch struct {
 	items   []*item
 	longest int
 	tokens  int
+	solo    bool // the only work in the scheduler: runs on Config.Solo
 }
 
 type worker struct {
@@ -29,7 +30,8 @@ type worker struct {
 	bufs  [][]float32
 	views []runtime.Tensor
 
-	freeAt time.Time // when the worker last became free
+	freeAt  time.Time // when the worker last became free
+	running bool      // the batcher's own record: a batch was handed over and not yet returned
 }
 
 func (w *worker) loop(ready chan<- *worker, wg *sync.WaitGroup) {
@@ -91,7 +93,11 @@ func (w *worker) execute(b *batch) {
 	}
 	outputs := w.outputSlots(n, L, reuse)
 	runStart := time.Now()
-	err := w.session.Run(ctx, inputs, outputs)
+	session := w.session
+	if b.solo {
+		session = s.cfg.Solo
+	}
+	err := session.Run(ctx, inputs, outputs)
 	release()
 	runEnd := time.Now()
 	if err != nil {
@@ -107,7 +113,7 @@ func (w *worker) execute(b *batch) {
 	}
 	s.cfg.Observer.Batch(BatchStats{
 		Size: n, Tokens: b.tokens, PaddedTokens: L * n, Inference: runEnd.Sub(runStart),
-		Prepare: runStart.Sub(start), Finish: time.Since(runEnd), Dispatch: max(0, start.Sub(dispatchFrom(w.freeAt, b))), Err: err,
+		Prepare: runStart.Sub(start), Finish: time.Since(runEnd), Dispatch: max(0, start.Sub(dispatchFrom(w.freeAt, b))), Solo: b.solo, Err: err,
 	})
 }
 
