@@ -30,7 +30,8 @@ type LoadOptions struct {
 	Sessions int
 	// SoloThreads, when above 1, opens one more session with that many intra-op threads for
 	// encoder batches that are the only work (sched.Config.Solo): a lone request then uses
-	// every core. CPU only; ignored with a provider.
+	// every core. CPU only; ignored with a provider, and skipped when one more copy of the
+	// graph would not fit runtime.SessionCount's memory budget.
 	SoloThreads int
 	// Sched configures the batching scheduler. For text generation, Workers is the number of
 	// decode loops (each runs one step at a time) and MaxConcurrentRequests their shared
@@ -95,6 +96,10 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 	// openSolo opens the solo session (LoadOptions.SoloThreads) into scfg.Solo.
 	openSolo := func(scfg *sched.Config) error {
 		if o.SoloThreads <= 1 || o.Runtime.Provider != nil {
+			return nil
+		}
+		if runtime.SessionCount(runtime.SessionsPerWorker, n+1, path) <= n {
+			log.Info("no solo session: one more copy of the graph would not fit the memory budget", "sessions", n)
 			return nil
 		}
 		ropts := rtOpts

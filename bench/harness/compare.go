@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/infergo/infergo/bench/load"
+	"github.com/infergo/infergo/runtime"
 )
 
 // Case is one configuration of a comparison: Open prepares a Runner over a corpus (loading
@@ -280,8 +281,8 @@ func MachineInfo() string {
 }
 
 // VariantCases are the alternatives the defaults were chosen against: no solo session for
-// lone batches (over HTTP, 32 clients, 4 and 1); the workers sharing
-// one session instead of one each (in process, over HTTP with 32 clients and with one);
+// lone batches (over HTTP, 32 clients, 4 and 1); a session per worker instead of one shared
+// (in process, over HTTP with 32 clients and with one);
 // ONNX Runtime's memory pattern left on (in process); then over HTTP with 32 clients, batching without the
 // planner's padding splits (one batch takes all that fits, as before), and each worker
 // running with every core's threads on one shared session without spinning, so that a lone
@@ -297,8 +298,8 @@ func VariantCases(mc ModelConfig) []Case {
 	few := HTTPConfig{Clients: 4, Route: load.RouteTEI}
 	pattern := mc
 	pattern.Runtime.MemPattern = true
-	shared := mc
-	shared.Sessions = 1
+	perWorker := mc
+	perWorker.Sessions = runtime.SessionsPerWorker
 	noSolo := mc
 	noSolo.SoloThreads = 1
 	return []Case{
@@ -306,9 +307,9 @@ func VariantCases(mc ModelConfig) []Case {
 		HTTPCase("infergo http c1 no-solo", noSolo, one),
 		HTTPCase("infergo http c4", mc, few),
 		HTTPCase("infergo http c4 no-solo", noSolo, few),
-		InProcessCase("infergo in-process c32 shared-session", shared, InProcessConfig{Callers: 32}),
-		HTTPCase("infergo http c32 shared-session", shared, cfg),
-		HTTPCase("infergo http c1 shared-session", shared, one),
+		InProcessCase("infergo in-process c32 session-per-worker", perWorker, InProcessConfig{Callers: 32}),
+		HTTPCase("infergo http c32 session-per-worker", perWorker, cfg),
+		HTTPCase("infergo http c1 session-per-worker", perWorker, one),
 		InProcessCase("infergo in-process c32 mem-pattern", pattern, InProcessConfig{Callers: 32}),
 		HTTPCase("infergo http c1 mem-pattern", pattern, one),
 		HTTPCase("infergo http c32 greedy", greedy, cfg),

@@ -27,8 +27,8 @@ type ModelConfig struct {
 	Opener  runtime.Opener
 	Workers int // default 2
 	Threads int // intra-op threads per session (default 1)
-	// Sessions defaults to one per worker (runtime.SessionsPerWorker), as `infergo serve`
-	// does on the CPU.
+	// Sessions defaults to 1 with one thread (workers share it), else one per worker, as
+	// `infergo serve` does; runtime.SessionsPerWorker gives one per worker.
 	Sessions int
 	// SoloThreads is the solo session's thread count (see `infergo serve --solo-threads`):
 	// 0 = serve's default (a thread per CPU when the workers have fewer), 1 = no solo session.
@@ -52,8 +52,11 @@ func (c ModelConfig) Load(ctx context.Context) (*pipelines.Model, error) {
 	}
 	threads := max(c.Threads, 1)
 	sessions := c.Sessions
-	if sessions <= 0 {
-		sessions = runtime.SessionsPerWorker
+	if sessions == 0 {
+		sessions = 1
+		if threads > 1 {
+			sessions = workers
+		}
 	}
 	solo := c.SoloThreads
 	if solo <= 0 && goruntime.NumCPU() > threads {

@@ -76,14 +76,15 @@ func TestServeAutoFallsBackToCPU(t *testing.T) {
 	}
 }
 
-// TestSessionsFlag: on the CPU the workers get a session each unless --sessions says
-// otherwise.
+// TestSessionsFlag: on the CPU the workers share one session unless --sessions says
+// otherwise (-1: one per worker, memory permitting).
 func TestSessionsFlag(t *testing.T) {
 	eng := &engine{}
 	for _, c := range []struct {
 		sessions, want int
 	}{
-		{0, rt.SessionsPerWorker},
+		{0, 1},
+		{-1, rt.SessionsPerWorker},
 		{1, 1},
 		{3, 3},
 	} {

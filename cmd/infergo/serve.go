@@ -37,7 +37,7 @@ type ModelFlags struct {
 	Workers           int    `env:"INFERGO_WORKERS" help:"Batches run at once (default: the number of CPUs)."`
 	Threads           int    `default:"1" env:"INFERGO_THREADS" help:"Intra-op threads per batch. On CPU, more workers with one thread each beat fewer with several."`
 	SoloThreads       int    `env:"INFERGO_SOLO_THREADS" help:"Intra-op threads of one more session that runs a batch when it is the only work, so that a lone request uses every core (default: the number of CPUs on the CPU, off on CUDA; 1: off)."`
-	Sessions          int    `env:"INFERGO_SESSIONS" help:"Engine sessions the workers share (default: on CPU one per worker, as many as a quarter of the memory holds; on CUDA one)."`
+	Sessions          int    `env:"INFERGO_SESSIONS" help:"Engine sessions the workers share (default 1, or one per worker with --threads above 1). On the CPU a session per worker runs 8-16% faster but each session's memory arena grows to its own largest batch; -1: one per worker, as many as a quarter of the memory holds."`
 	GraphOptimization string `default:"all" enum:"disabled,basic,extended,all" env:"INFERGO_GRAPH_OPTIMIZATION" help:"ONNX Runtime graph optimisation level (${enum})."`
 
 	MaxBatchTokens        int           `default:"8192" env:"MAX_BATCH_TOKENS" help:"Padded tokens (longest × count) per batch."`
@@ -180,10 +180,13 @@ func (c *ServeCmd) Run(log *slog.Logger) error {
 	return nil
 }
 
-// loadOptions turns the flags into pipelines.LoadOptions. On the CPU each worker gets its own
-// session while memory allows: runs that share a session share its memory arena and slow each
-// other down (bench/RESULTS.md). On CUDA one session serves two workers, so one batch's host
-// work overlaps the other's GPU work, and the graph is tuned for the device (see DeviceFlags).
+// loadOptions turns the flags into pipelines.LoadOptions. On the CPU, with one thread per
+// batch, the workers share one session by default: a session each runs 8-16 % faster (runs
+// sharing a session share its memory arena) but every session's arena grows to its own
+// largest batch, which cost +18 % RSS over the 100k-request test (bench/RESULTS.md), so it is
+// --sessions' choice. With more threads each worker gets its own session and thread pool. On
+// CUDA one session serves two workers, so one batch's host work overlaps the other's GPU
+// work, and the graph is tuned for the device (see DeviceFlags).
 func (c *ModelFlags) loadOptions(eng *engine, obs sched.Observer, log *slog.Logger) pipelines.LoadOptions {
 	workers := c.Workers
 	threads := max(c.Threads, 1)
@@ -194,8 +197,12 @@ func (c *ModelFlags) loadOptions(eng *engine, obs sched.Observer, log *slog.Logg
 			workers = 2
 		}
 	}
-	if sessions <= 0 && eng.provider == nil {
-		sessions = rt.SessionsPerWorker
+	switch {
+	case sessions == rt.SessionsPerWorker:
+	case sessions <= 0 && eng.provider == nil && threads > 1:
+		sessions = workers // each worker's thread pool is its own
+	case sessions <= 0:
+		sessions = 1
 	}
 	o := pipelines.LoadOptions{
 		Task:     c.Task,
