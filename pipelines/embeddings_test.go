@@ -414,7 +414,6 @@ func TestSoloSessionMatchesGolden(t *testing.T) {
 	if opener.count != 2 {
 		t.Fatalf("opened %d sessions, want the workers' one and the solo one", opener.count)
 	}
-	before := obs.solo.Load() // the load's warm-up ran alone
 	for i, s := range g.Sentences {
 		got, _, err := m.Embedder.Embed(context.Background(), []string{s}, EmbedOptions{Truncate: true})
 		if err != nil {
@@ -422,21 +421,28 @@ func TestSoloSessionMatchesGolden(t *testing.T) {
 		}
 		testutil.AssertClose(t, "normalized", got[0], g.MeanNormalized[i], 1e-4)
 	}
-	if n := obs.solo.Load() - before; n != int64(len(g.Sentences)) {
-		t.Errorf("%d of %d lone requests ran solo", n, len(g.Sentences))
+	// Every batch was lone: the load's warm-up and each request. A worker reports its batch
+	// after the results are out, so give the last reports a moment.
+	want := int64(len(g.Sentences) + 1)
+	for deadline := time.Now().Add(2 * time.Second); obs.batches.Load() < want && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if b, n := obs.batches.Load(), obs.solo.Load(); b != want || n != want {
+		t.Errorf("%d of %d batches ran solo, want all %d", n, b, want)
 	}
 }
 
 // soloCounter counts batches that ran on the solo session.
 type soloCounter struct {
 	sched.Observer
-	solo atomic.Int64
+	batches, solo atomic.Int64
 }
 
 func (c *soloCounter) Rejected()            {}
 func (c *soloCounter) Queued(time.Duration) {}
 func (c *soloCounter) Dropped()             {}
 func (c *soloCounter) Batch(b sched.BatchStats) {
+	c.batches.Add(1)
 	if b.Solo {
 		c.solo.Add(1)
 	}

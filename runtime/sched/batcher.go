@@ -38,7 +38,6 @@ func (s *Scheduler) run() {
 	var (
 		queue   []*item
 		idle    []*worker
-		busy    int // workers running a batch
 		closed  = s.closed
 		closing bool
 		hold    *time.Timer
@@ -71,13 +70,11 @@ func (s *Scheduler) run() {
 			}
 			var b *batch
 			b, queue = s.form(queue, len(idle))
-			// Solo: nothing else runs, is queued or is about to be (workers still starting
-			// count as free).
-			b.solo = s.cfg.Solo != nil && busy == 0 && len(queue) == 0 && s.tokenizing.Load() == 0
+			// Solo: nothing else runs, is queued or is about to be.
+			b.solo = s.cfg.Solo != nil && s.running.Load() == 0 && len(queue) == 0 && s.tokenizing.Load() == 0
 			w := idle[len(idle)-1]
 			idle = idle[:len(idle)-1]
-			w.running = true
-			busy++
+			s.running.Add(1)
 			w.batches <- b // buffered and the worker is idle: never blocks
 		}
 		if closing && len(queue) == 0 && len(idle) == len(workers) && s.tokenizing.Load() == 0 {
@@ -90,10 +87,6 @@ func (s *Scheduler) run() {
 			sub.ticket.queued()
 			queue = append(queue, sub.items...)
 		case w := <-ready:
-			if w.running {
-				w.running = false
-				busy--
-			}
 			idle = append(idle, w)
 		case <-holdC:
 			holdC = nil

@@ -137,6 +137,7 @@ type Scheduler struct {
 
 	admitted   atomic.Int64 // requests between Admit and the end of Run (or Release)
 	tokenizing atomic.Int64 // admitted requests that have not called Run yet
+	running    atomic.Int64 // batches handed to workers whose Run has not returned
 
 	// Batcher-goroutine state: the planner and scratch space reused by form.
 	plan  planner

@@ -30,8 +30,7 @@ type worker struct {
 	bufs  [][]float32
 	views []runtime.Tensor
 
-	freeAt  time.Time // when the worker last became free
-	running bool      // the batcher's own record: a batch was handed over and not yet returned
+	freeAt time.Time // when the worker last became free
 }
 
 func (w *worker) loop(ready chan<- *worker, wg *sync.WaitGroup) {
@@ -98,6 +97,9 @@ func (w *worker) execute(b *batch) {
 		session = s.cfg.Solo
 	}
 	err := session.Run(ctx, inputs, outputs)
+	// The model is free before the results go out, so a request that follows its answer at
+	// once can find nothing running (and go solo).
+	s.running.Add(-1)
 	release()
 	runEnd := time.Now()
 	if err != nil {
