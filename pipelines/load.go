@@ -103,7 +103,9 @@ func Load(ctx context.Context, repo *models.Repo, o LoadOptions) (m *Model, err 
 			return nil
 		}
 		ropts := rtOpts
-		ropts.IntraOpThreads, ropts.NoSpinning = o.SoloThreads, false
+		// Spinning within the run keeps a lone request fast; stopping it when the run ends
+		// keeps the idle solo threads off the cores the workers need (bench/RESULTS.md).
+		ropts.IntraOpThreads, ropts.NoSpinning, ropts.StopSpinningAfterRun = o.SoloThreads, false, true
 		s, err := o.Opener.Open(ctx, path, ropts)
 		if err != nil {
 			return fmt.Errorf("pipelines: load %s: solo session: %w", repo.ID, err)

@@ -73,6 +73,9 @@ type Options struct {
 	// Spinning saves a wake-up when one caller owns the cores; when several batches share
 	// them, a spinning thread burns a core another batch needs.
 	NoSpinning bool
+	// StopSpinningAfterRun lets intra-op threads spin within a run but stops them as soon as
+	// the last concurrent Run returns, so an idle session's threads take no CPU from others.
+	StopSpinningAfterRun bool
 	// MemPattern turns on the engine's per-shape memory plans (ONNX Runtime's memory
 	// pattern). Off by default: a batching server meets a new input shape with nearly every
 	// batch, and ONNX Runtime keeps a plan for every shape it has seen, so memory grows

@@ -106,6 +106,11 @@ func sessionOptions(o runtime.Options) (*ortgo.SessionOptions, error) {
 			return fail("CPU memory arena", err)
 		}
 	}
+	if o.StopSpinningAfterRun {
+		if err := opts.AddSessionConfigEntry("session.force_spinning_stop", "1"); err != nil {
+			return fail("spinning stop", err)
+		}
+	}
 	if o.NoSpinning {
 		if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
 			return fail("intra-op spinning", err)

@@ -264,6 +264,7 @@ func TestRunSessionOptionVariants(t *testing.T) {
 	for name, o := range map[string]runtime.Options{
 		"memory pattern": {IntraOpThreads: 1, MemPattern: true},
 		"no arena":       {IntraOpThreads: 1, NoArena: true},
+		"spinning stop":  {IntraOpThreads: 2, StopSpinningAfterRun: true},
 	} {
 		sess, err := env.Open(context.Background(), testutil.Fixture("tiny-bert-embeddings", "onnx", "model.onnx"), o)
 		if err != nil {
