@@ -16,24 +16,40 @@ import (
 	"github.com/infergo/infergo/runtime/sched"
 )
 
-func loadFixture(t *testing.T, fixture string, o LoadOptions) *Model {
+// testEnv is an ONNX Runtime environment closed when the test ends.
+func testEnv(t *testing.T) *ort.Environment {
 	t.Helper()
 	env, err := ort.NewEnvironment("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { env.Close() })
-	repo, err := models.OpenDir(testutil.Fixture(fixture))
+	return env
+}
+
+// loadFixture loads a fixture repo with o (see loadDir).
+func loadFixture(t *testing.T, fixture string, o LoadOptions) *Model {
+	t.Helper()
+	return loadDir(t, testutil.Fixture(fixture), o)
+}
+
+// loadDir loads the repo in dir with o: without an Opener on a fresh environment, with one
+// intra-op thread unless o says otherwise. The model is closed when the test ends.
+func loadDir(t *testing.T, dir string, o LoadOptions) *Model {
+	t.Helper()
+	repo, err := models.OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Opener = env
+	if o.Opener == nil {
+		o.Opener = testEnv(t)
+	}
 	if o.Runtime.IntraOpThreads == 0 {
 		o.Runtime.IntraOpThreads = 1
 	}
 	m, err := Load(context.Background(), repo, o)
 	if err != nil {
-		t.Fatalf("Load %s: %v", fixture, err)
+		t.Fatalf("Load %s: %v", dir, err)
 	}
 	t.Cleanup(func() { m.Close(context.Background()) })
 	return m
@@ -355,22 +371,9 @@ func (c *countingOpener) Open(ctx context.Context, path string, o runtime.Option
 // still give every text its sentence-transformers embedding.
 func TestSessionPerWorker(t *testing.T) {
 	g := loadEmbeddingsGolden(t)
-	env, err := ort.NewEnvironment("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Close() })
-	repo, err := models.OpenDir(testutil.Fixture("tiny-bert-embeddings"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opener := &countingOpener{Opener: env}
-	m, err := Load(context.Background(), repo, LoadOptions{Opener: opener, Sessions: runtime.SessionsPerWorker,
-		Runtime: runtime.Options{IntraOpThreads: 1}, Sched: sched.Config{Workers: 3, MaxBatchSize: 2}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(context.Background()) })
+	opener := &countingOpener{Opener: testEnv(t)}
+	m := loadFixture(t, "tiny-bert-embeddings", LoadOptions{Opener: opener, Sessions: runtime.SessionsPerWorker,
+		Sched: sched.Config{Workers: 3, MaxBatchSize: 2}})
 	if opener.count != 3 {
 		t.Fatalf("opened %d sessions for 3 workers, want 3", opener.count)
 	}
@@ -394,23 +397,10 @@ func TestSessionPerWorker(t *testing.T) {
 // and still gets its sentence-transformers embedding.
 func TestSoloSessionMatchesGolden(t *testing.T) {
 	g := loadEmbeddingsGolden(t)
-	env, err := ort.NewEnvironment("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Close() })
-	repo, err := models.OpenDir(testutil.Fixture("tiny-bert-embeddings"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opener := &countingOpener{Opener: env}
+	opener := &countingOpener{Opener: testEnv(t)}
 	obs := &soloCounter{}
-	m, err := Load(context.Background(), repo, LoadOptions{Opener: opener, SoloThreads: 2,
-		Runtime: runtime.Options{IntraOpThreads: 1}, Sched: sched.Config{Workers: 2, Observer: obs}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(context.Background()) })
+	m := loadFixture(t, "tiny-bert-embeddings", LoadOptions{Opener: opener, SoloThreads: 2,
+		Sched: sched.Config{Workers: 2, Observer: obs}})
 	if opener.count != 2 {
 		t.Fatalf("opened %d sessions, want the workers' one and the solo one", opener.count)
 	}

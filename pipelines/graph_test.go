@@ -10,7 +10,6 @@ import (
 	"github.com/infergo/infergo/internal/testutil"
 	"github.com/infergo/infergo/models"
 	"github.com/infergo/infergo/models/onnxgraph"
-	"github.com/infergo/infergo/runtime/ort"
 )
 
 // fixtureDir copies a whole fixture repo, since graph rewrites are written beside the graph.
@@ -34,26 +33,6 @@ func fixtureDir(t *testing.T, fixture string) string {
 		t.Fatal(err)
 	}
 	return dst
-}
-
-func loadDir(t *testing.T, dir string, o LoadOptions) *Model {
-	t.Helper()
-	env, err := ort.NewEnvironment("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Close() })
-	repo, err := models.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Opener, o.Runtime.IntraOpThreads = env, 1
-	m, err := Load(context.Background(), repo, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(context.Background()) })
-	return m
 }
 
 // TestGraphOptionsMatchCPUPath: pooling in the graph and bucketed shapes (the GPU settings)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 )
@@ -33,6 +34,16 @@ func SessionCount(requested, workers int, graphPath string) int {
 		return workers
 	}
 	return int(min(int64(workers), 1+budget/per))
+}
+
+// DefaultSoloThreads is the solo session's thread count (sched.Config.Solo) when none is
+// asked for, with workers' sessions of threads each: a thread per CPU when they have fewer,
+// else 1 (no solo session).
+func DefaultSoloThreads(threads int) int {
+	if n := goruntime.NumCPU(); n > threads {
+		return n
+	}
+	return 1
 }
 
 // graphBytes is the size of the graph file and of the external data files beside it named

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,8 +58,8 @@ func (c ModelConfig) Load(ctx context.Context) (*pipelines.Model, error) {
 		}
 	}
 	solo := c.SoloThreads
-	if solo <= 0 && goruntime.NumCPU() > threads {
-		solo = goruntime.NumCPU()
+	if solo <= 0 {
+		solo = runtime.DefaultSoloThreads(threads)
 	}
 	rt := c.Runtime
 	rt.IntraOpThreads, rt.InterOpThreads = threads, 1

@@ -80,12 +80,18 @@ func (r *Result) Throughput() float64 { return float64(r.OK()) / r.Elapsed.Secon
 func (r *Result) SeqThroughput() float64 { return float64(r.Sequences) / r.Elapsed.Seconds() }
 
 // Percentile returns the p-th percentile (0–100) of successful request latencies.
-func (r *Result) Percentile(p float64) time.Duration {
-	if len(r.Latencies) == 0 {
+func (r *Result) Percentile(p float64) time.Duration { return percentile(r.Latencies, p) }
+
+// RejectionPercentile returns the p-th percentile (0–100) of the 429 answers' latencies.
+func (r *Result) RejectionPercentile(p float64) time.Duration { return percentile(r.Rejections, p) }
+
+// percentile returns the p-th percentile (0–100) of sorted (nearest rank; 0 when empty).
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
 		return 0
 	}
-	i := int(math.Ceil(p/100*float64(len(r.Latencies)))) - 1
-	return r.Latencies[max(0, min(i, len(r.Latencies)-1))]
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 // Run executes the load described by c.

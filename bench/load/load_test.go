@@ -128,4 +128,8 @@ func TestBodyGeneratorAndRejections(t *testing.T) {
 	if res.Status[429] != 5 || len(res.Rejections) != 5 || res.Sequences != 40 {
 		t.Errorf("429s %d (timed %d), sequences %d", res.Status[429], len(res.Rejections), res.Sequences)
 	}
+	// Nearest rank over the 5 sorted rejections: p50 is the 3rd, p100 the last.
+	if len(res.Rejections) == 5 && (res.RejectionPercentile(50) != res.Rejections[2] || res.RejectionPercentile(100) != res.Rejections[4]) {
+		t.Errorf("rejection percentiles %v %v of %v", res.RejectionPercentile(50), res.RejectionPercentile(100), res.Rejections)
+	}
 }

@@ -252,10 +252,10 @@ func (c *ModelFlags) soloThreads(cuda bool, threads int) int {
 	if c.SoloThreads > 0 {
 		return c.SoloThreads
 	}
-	if cuda || runtime.NumCPU() <= threads {
+	if cuda {
 		return 1
 	}
-	return runtime.NumCPU()
+	return rt.DefaultSoloThreads(threads)
 }
 
 func printBanner(addr net.Addr, model string) {

@@ -286,7 +286,6 @@ func (t *Ticket) RunReduce(ctx context.Context, seqs []Sequence, reduce Reducer)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("sched: %w", ctx.Err())
 	}
-	t.queued() // the batcher did it already; see submission
 	defer s.admitted.Add(-1)
 
 	select {

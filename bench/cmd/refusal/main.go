@@ -116,14 +116,7 @@ func measure(ctx context.Context, bin string, args []string, texts []string, rat
 	}
 	return fmt.Sprintf("200: %6d  429: %6d  errors: %d  server %.2f cores, %.3f CPU-ms per answer; generator %.2f cores; 429 p50 %.2f ms",
 		res.Status[200], res.Status[429], res.Errors, server/res.Elapsed.Seconds(), 1000*server/float64(answers),
-		gen/res.Elapsed.Seconds(), float64(percentile(res.Rejections, 0.5))/1e6), nil
-}
-
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[int(p*float64(len(sorted)-1))]
+		gen/res.Elapsed.Seconds(), float64(res.RejectionPercentile(50))/1e6), nil
 }
 
 // serveBare answers /health with 200 and everything else with Infergo's 429 (status,

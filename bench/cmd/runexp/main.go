@@ -132,8 +132,8 @@ func run(corpus string, k, rounds int) error {
 	}
 	defer batched.Close(ctx)
 
-	// parallel runs f over every batch from callers goroutines.
-	parallel := func(callers int, f func(b *batch) error) error {
+	// byCaller runs f over every batch from callers goroutines; f learns which caller it is.
+	byCaller := func(callers int, f func(caller int, b *batch) error) error {
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		errs := make([]error, callers)
@@ -142,7 +142,7 @@ func run(corpus string, k, rounds int) error {
 			go func() {
 				defer wg.Done()
 				for i := int(next.Add(1) - 1); i < len(batches); i = int(next.Add(1) - 1) {
-					if err := f(&batches[i]); err != nil {
+					if err := f(w, &batches[i]); err != nil {
 						errs[w] = err
 						return
 					}
@@ -152,57 +152,36 @@ func run(corpus string, k, rounds int) error {
 		wg.Wait()
 		return errors.Join(errs...)
 	}
-	// perCaller runs every batch from two goroutines, each on its own session.
-	perCaller := func(a, b runtime.Session, f func(s runtime.Session, b *batch) error) error {
-		var next atomic.Int64
-		errs := make([]error, 2)
-		var wg sync.WaitGroup
-		for w, s := range []runtime.Session{a, b} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := int(next.Add(1) - 1); i < len(batches); i = int(next.Add(1) - 1) {
-					if err := f(s, &batches[i]); err != nil {
-						errs[w] = err
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		return errors.Join(errs...)
+	// parallel runs f over every batch from callers goroutines.
+	parallel := func(callers int, f func(b *batch) error) error {
+		return byCaller(callers, func(_ int, b *batch) error { return f(b) })
+	}
+	// on runs a batch on s, ONNX Runtime allocating the output.
+	on := func(s runtime.Session) func(b *batch) error {
+		return func(b *batch) error { return s.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) }
+	}
+	// perCaller runs every batch from one goroutine per session, each on its own.
+	perCaller := func(sessions ...runtime.Session) error {
+		return byCaller(len(sessions), func(c int, b *batch) error { return on(sessions[c])(b) })
 	}
 	bare := func(b *batch) error { return raw.Run(b.raw[:3], b.raw[3:]) }
-	wrapped := func(b *batch) error { return sess.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) }
 	modes := []struct {
 		name string
 		f    func() error
 	}{
 		{"bare onnxruntime_go, 1 caller", func() error { return parallel(1, bare) }},
 		{"bare onnxruntime_go, 2 callers", func() error { return parallel(2, bare) }},
-		{"ort.Session, 1 caller", func() error { return parallel(1, wrapped) }},
-		{"ort.Session, 2 callers", func() error { return parallel(2, wrapped) }},
+		{"ort.Session, 1 caller", func() error { return parallel(1, on(sess)) }},
+		{"ort.Session, 2 callers", func() error { return parallel(2, on(sess)) }},
 		{"ort.Session, Go output buffer, 2 callers", func() error {
 			return parallel(2, func(b *batch) error { return sess.Run(ctx, b.inputs, b.output) })
 		}},
-		{"ort.Session memory pattern, 2 callers", func() error {
-			return parallel(2, func(b *batch) error { return sessMP.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) })
-		}},
-		{"ort.Session no arena, 2 callers", func() error {
-			return parallel(2, func(b *batch) error { return sessNA.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) })
-		}},
-		{"ort.Session optimization extended, 1 caller", func() error {
-			return parallel(1, func(b *batch) error { return sessExt.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) })
-		}},
-		{"ort.Session memory pattern, 1 caller", func() error {
-			return parallel(1, func(b *batch) error { return sessMP.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) })
-		}},
-		{"ort.Session, a session per caller (2)", func() error {
-			return perCaller(sess, sess2, func(s runtime.Session, b *batch) error { return s.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) })
-		}},
-		{"ort.Session memory pattern, a session per caller (2)", func() error {
-			return perCaller(sessMP, sessMP2, func(s runtime.Session, b *batch) error { return s.Run(ctx, b.inputs, make([]runtime.Tensor, 1)) })
-		}},
+		{"ort.Session memory pattern, 2 callers", func() error { return parallel(2, on(sessMP)) }},
+		{"ort.Session no arena, 2 callers", func() error { return parallel(2, on(sessNA)) }},
+		{"ort.Session optimization extended, 1 caller", func() error { return parallel(1, on(sessExt)) }},
+		{"ort.Session memory pattern, 1 caller", func() error { return parallel(1, on(sessMP)) }},
+		{"ort.Session, a session per caller (2)", func() error { return perCaller(sess, sess2) }},
+		{"ort.Session memory pattern, a session per caller (2)", func() error { return perCaller(sessMP, sessMP2) }},
 		{"scheduler (2 workers), 2 callers of k", func() error {
 			return parallel(2, func(b *batch) error { _, err := batched.Submit(ctx, b.seqs); return err })
 		}},
